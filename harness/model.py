@@ -1,0 +1,34 @@
+"""transformers model configs (GPT-2, Llama) from a shape; no weights are downloaded."""
+from __future__ import annotations
+
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PretrainedConfig, PreTrainedModel
+
+from harness.sizing import Family, ModelShape
+
+
+def model_config(family: Family, shape: ModelShape, vocab_size: int, context_length: int) -> PretrainedConfig:
+    """A transformers config for this shape: no dropout, SDPA attention, GPT-2 tied / Llama untied head."""
+    if family == "gpt2":
+        return GPT2Config(
+            vocab_size=vocab_size, n_positions=context_length, n_embd=shape.d_model, n_layer=shape.n_layer,
+            n_head=shape.n_head, n_inner=shape.d_ff, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            bos_token_id=None, eos_token_id=None, use_cache=False, attn_implementation="sdpa",
+        )
+    return LlamaConfig(
+        vocab_size=vocab_size, hidden_size=shape.d_model, intermediate_size=shape.d_ff,
+        num_hidden_layers=shape.n_layer, num_attention_heads=shape.n_head, num_key_value_heads=shape.n_head,
+        max_position_embeddings=context_length, tie_word_embeddings=False, attention_dropout=0.0,
+        bos_token_id=None, eos_token_id=None, pad_token_id=None, use_cache=False, attn_implementation="sdpa",
+    )
+
+
+def build_model(family: Family, shape: ModelShape, vocab_size: int, context_length: int) -> PreTrainedModel:
+    """A freshly initialised causal LM (call under a seeded RNG for reproducible weights)."""
+    config = model_config(family, shape, vocab_size, context_length)
+    cls = GPT2LMHeadModel if family == "gpt2" else LlamaForCausalLM
+    return cls(config)
+
+
+def unique_param_count(model: PreTrainedModel) -> int:
+    """``sum(p.numel())`` over unique parameters (tied matrices once)."""
+    return sum(p.numel() for p in model.parameters())

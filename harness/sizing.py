@@ -1,0 +1,111 @@
+"""Shapes, parameter counts and FLOPs per token for the GPT-2 and Llama families.
+
+Counts are exact for the transformers models built by :mod:`harness.model` (tests check them against
+``sum(p.numel())``):
+
+- ``non_embedding`` (Kaplan 2020): everything except token/position embeddings and an untied output head;
+- ``with_head`` (Hoffmann 2022 Table A9, Porian 2024): non-embedding plus the output (unembedding) matrix;
+- ``total`` (Chinchilla-style "all parameters"): every unique parameter, tied matrices counted once.
+
+FLOPs per training token: ``6·N`` for either N, and the fuller count of Kaplan's Table 1 with attention
+(``6·n_layer·n_ctx·d_model``) and logits (``6·d_model·V``) added to ``6·N_non_embedding``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Family = Literal["gpt2", "llama"]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A resolved transformer shape."""
+
+    n_layer: int
+    d_model: int
+    n_head: int
+    d_ff: int
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameter counts under the three conventions."""
+
+    non_embedding: int
+    with_head: int
+    total: int
+
+
+def default_d_ff(family: Family, d_model: int) -> int:
+    """MLP width: 4·d for GPT-2; ~8/3·d rounded up to a multiple of 16 for Llama (SwiGLU)."""
+    if family == "gpt2":
+        return 4 * d_model
+    return 16 * math.ceil(8 * d_model / 3 / 16)
+
+
+def count_params(family: Family, shape: ModelShape, vocab_size: int, context_length: int) -> ParamCounts:
+    """Exact parameter counts of the model harness.model builds for this shape."""
+    d, f, L = shape.d_model, shape.d_ff, shape.n_layer
+    embed = vocab_size * d
+    if family == "gpt2":  # tied head; biases everywhere; learned positions; LayerNorm with bias
+        block = (4 * d) + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
+        non_embedding = L * block + 2 * d
+        return ParamCounts(non_embedding, non_embedding + embed, non_embedding + embed + context_length * d)
+    block = 4 * d * d + 3 * d * f + 2 * d  # llama: no biases, RMSNorm weights, untied head
+    non_embedding = L * block + d
+    return ParamCounts(non_embedding, non_embedding + embed, non_embedding + 2 * embed)
+
+
+def flops_per_token(counts: ParamCounts, shape: ModelShape, vocab_size: int, context_length: int) -> dict[str, float]:
+    """Training FLOPs per token: 6·N_total, 6·N_non_embedding, and with attention and logits."""
+    attention = 6 * shape.n_layer * context_length * shape.d_model
+    logits = 6 * shape.d_model * vocab_size
+    return {
+        "6N_total": 6.0 * counts.total,
+        "6N_nonembed": 6.0 * counts.non_embedding,
+        "full": 6.0 * counts.non_embedding + attention + logits,
+    }
+
+
+def _shape_from(family: Family, n_layer: int, d_model: int, head_dim: int) -> ModelShape:
+    n_head = max(1, d_model // head_dim)
+    while d_model % n_head:
+        n_head -= 1
+    return ModelShape(n_layer, d_model, n_head, default_d_ff(family, d_model))
+
+
+def _candidate_widths(head_dim: int, limit: int = 16384) -> list[int]:
+    step = min(16, head_dim)
+    small = list(range(step, head_dim, step))
+    return small + list(range(head_dim, limit + 1, head_dim))
+
+
+def shape_for_params(
+    target: float,
+    family: Family,
+    vocab_size: int,
+    context_length: int,
+    size_by: Literal["non_embedding", "total"] = "non_embedding",
+    aspect_ratio: float = 32.0,
+    head_dim: int = 16,
+) -> tuple[ModelShape, float]:
+    """The shape whose parameter count is closest to ``target`` near the preferred aspect ratio.
+
+    Returns the shape and the relative error (actual/target − 1). Candidates: widths on a head_dim grid,
+    depths 1–128; the score is |log(N/target)| + 0.15·|log(aspect/preferred)|.
+    """
+    best, best_score = None, math.inf
+    for d_model in _candidate_widths(head_dim):
+        ideal_layers = d_model / aspect_ratio
+        for n_layer in {max(1, math.floor(ideal_layers)), max(1, math.ceil(ideal_layers)), 1, 2}:
+            if n_layer > 128:
+                continue
+            shape = _shape_from(family, n_layer, d_model, head_dim)
+            n = getattr(count_params(family, shape, vocab_size, context_length), size_by)
+            score = abs(math.log(n / target)) + 0.15 * abs(math.log((d_model / n_layer) / aspect_ratio))
+            if score < best_score:
+                best, best_score = shape, score
+    n = getattr(count_params(family, best, vocab_size, context_length), size_by)
+    return best, n / target - 1.0

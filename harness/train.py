@@ -1,0 +1,264 @@
+"""One run: ``train(spec, run_dir) -> result``, a pure function of the spec.
+
+accelerate places the model (CPU, one GPU, or DDP under ``accelerate launch``) and handles bf16
+autocast; the global batch is split across processes and micro-batches so every layout sees the same
+sequences per step. Data order is a function of (seed, step), so a run resumed from its checkpoint
+continues exactly as an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
+from harness.data.corpus import TokenCorpus, load_corpus
+from harness.model import build_model
+from harness.plan import RunSpec
+from harness.provenance import device_name, git_commit, library_versions, peak_flops
+from harness.schedule import lr_factor, warmup_steps
+from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json
+from harness.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Settings that do not change a run's outcome (and so are not in its id)."""
+
+    cache_root: Optional[Path] = None  # token cache; default <results>/.cache/tokens
+    use_wandb: bool = False  # log to wandb (offline without an API key)
+    save_model: bool = False  # save_pretrained() the final model into <run_dir>/model
+    progress: bool = True  # show a progress bar for the run
+    log_interval: int = 0  # steps between metrics rows; 0: about 100 rows per run
+    keep_checkpoint: bool = False  # keep checkpoint.pt after the run finishes
+    heartbeat: Optional[Callable[[], None]] = None  # called every step (renews a claim's lease)
+
+
+def _accelerator(precision: str) -> Accelerator:
+    cuda = torch.cuda.is_available()
+    mixed = "bf16" if cuda and precision in ("auto", "bf16") else "no"
+    if precision == "bf16" and not cuda:
+        mixed = "bf16"  # explicit request: bf16 autocast on CPU
+    return Accelerator(mixed_precision=mixed, cpu=not cuda)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class BatchOrder:
+    """Sequence indices for every step: a fresh seeded permutation per epoch over the train windows."""
+
+    def __init__(self, n_sequences: int, seed: int):
+        self.n, self.seed, self._cache: dict[int, np.ndarray] = n_sequences, seed, {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._cache:
+            self._cache = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
+        return self._cache[epoch]
+
+    def indices(self, step: int, batch: int) -> np.ndarray:
+        """The ``batch`` sequence indices of optimiser step ``step``."""
+        positions = np.arange(step * batch, (step + 1) * batch)
+        return np.array([self._perm(int(p // self.n))[p % self.n] for p in positions])
+
+
+def _to_tensor(windows: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(windows, dtype=np.int64)).to(device, non_blocking=True)
+
+
+def _loss(model: torch.nn.Module, windows: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    logits = model(input_ids=windows[:, :-1]).logits
+    loss = F.cross_entropy(logits.float().flatten(0, 1), windows[:, 1:].flatten(), reduction=reduction)
+    return loss if reduction == "mean" else loss.view(windows.shape[0], -1)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, eval_windows: np.ndarray, batch: int, device: torch.device) -> tuple[float, float]:
+    """Mean test loss (nats/token) and its standard error across sequences."""
+    model.eval()
+    per_seq = []
+    for start in range(0, len(eval_windows), batch):
+        losses = _loss(model, _to_tensor(eval_windows[start:start + batch], device), reduction="none")
+        per_seq.append(losses.mean(dim=1).cpu())
+    model.train()
+    values = torch.cat(per_seq).double()
+    se = float(values.std(unbiased=True) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+    return float(values.mean()), se
+
+
+def _train_step(ctx: "_Run", step: int) -> float:
+    spec, acc = ctx.spec, ctx.accelerator
+    idx = ctx.order.indices(step, spec.batch_size)[acc.process_index::acc.num_processes]
+    chunks = np.array_split(idx, spec.grad_accum)
+    total = torch.zeros((), device=acc.device)
+    for i, chunk in enumerate(chunks):
+        sync = i == len(chunks) - 1
+        with (acc.no_sync(ctx.model) if not sync else nullcontext()):
+            loss = _loss(ctx.model, _to_tensor(ctx.train_windows[np.sort(chunk)], acc.device)) / len(chunks)
+            acc.backward(loss)
+        total += loss.detach()
+    if spec.optimizer.grad_clip > 0:
+        acc.clip_grad_norm_(ctx.model.parameters(), spec.optimizer.grad_clip)
+    ctx.optimizer.step()
+    ctx.optimizer.zero_grad(set_to_none=True)
+    return float(acc.reduce(total, reduction="mean"))
+
+
+@dataclass
+class _Run:
+    spec: RunSpec
+    accelerator: Accelerator
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    order: BatchOrder
+    train_windows: np.ndarray
+    eval_windows: np.ndarray
+
+
+def _divergence(loss: float, best: float, step: int, spec: RunSpec) -> Optional[str]:
+    if not math.isfinite(loss):
+        return f"non-finite train loss at step {step}"
+    if step > max(10, warmup_steps(spec.schedule, spec.steps)) and loss > spec.spike_factor * best:
+        return f"train loss {loss:.3g} at step {step} exceeded {spec.spike_factor:g}x its minimum {best:.3g}"
+    return None
+
+
+def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, TokenCorpus, dict]:
+    accelerator = _accelerator(spec.precision)
+    if spec.batch_size % (accelerator.num_processes * spec.grad_accum):
+        raise ValueError(f"batch of {spec.batch_size} sequences does not split over "
+                         f"{accelerator.num_processes} processes × {spec.grad_accum} micro-batches")
+    corpus = load_corpus(spec.data, options.cache_root or run_dir.parent.parent / ".cache" / "tokens")
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.family, spec.shape, spec.vocab_size, spec.context_length)
+    opt = spec.optimizer
+    optimizer = torch.optim.AdamW(_param_groups(model, opt.weight_decay), lr=spec.lr, betas=(opt.beta1, opt.beta2),
+                                  eps=opt.eps, fused=accelerator.device.type == "cuda")
+    state = load_checkpoint(run_dir / "checkpoint.pt", model, optimizer)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if spec.compile:
+        model = torch.compile(model)
+    train_windows = corpus.sequences("train", spec.context_length)
+    ctx = _Run(spec, accelerator, model, optimizer, BatchOrder(len(train_windows), spec.seed), train_windows,
+               corpus.eval_sequences(spec.context_length, spec.data.eval_tokens))
+    return ctx, corpus, state
+
+
+def _log_interval(spec: RunSpec, options: TrainOptions) -> int:
+    return options.log_interval or max(1, spec.steps // 100)
+
+
+def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) -> dict:
+    """Train one run, writing spec.json, metrics.jsonl, checkpoints and finally result.json into run_dir."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ctx, corpus, state = _setup(spec, run_dir, options)
+    acc, main = ctx.accelerator, ctx.accelerator.is_main_process
+    if main:
+        atomic_write_json(run_dir / SPEC_FILE, spec.model_dump(mode="json"))
+        reset_metrics(run_dir / METRICS_FILE, state["step"])
+    tracker = Tracker(options.use_wandb and main, spec.run_id, spec.sweep, spec.model_dump(mode="json"), run_dir)
+    step, best, status, reason = state["step"], state["best_loss"], "done", ""
+    train_loss, t0, start_step = state["last_loss"], time.perf_counter(), state["step"]
+    bar = tqdm(total=spec.steps, initial=step, desc=spec.run_id[:40], leave=False, disable=not (options.progress and main))
+    while step < spec.steps:
+        for group in ctx.optimizer.param_groups:
+            group["lr"] = spec.lr * lr_factor(step, spec.steps, spec.schedule)
+        train_loss = _train_step(ctx, step)
+        step += 1
+        bar.update(1)
+        if options.heartbeat:
+            options.heartbeat()
+        reason = _divergence(train_loss, best, step, spec)
+        best = min(best, train_loss) if math.isfinite(train_loss) else best
+        elapsed = time.perf_counter() - t0
+        row = _metrics_row(ctx, step, train_loss, elapsed, start_step, options)
+        if row and main:
+            _append_metrics(run_dir / METRICS_FILE, row)
+            tracker.log(row)
+        if reason:
+            status = "diverged"
+            break
+        if step % spec.checkpoint_interval == 0 and step < spec.steps and main:
+            save_checkpoint(run_dir / "checkpoint.pt", acc.unwrap_model(ctx.model), ctx.optimizer,
+                            {"step": step, "best_loss": best, "last_loss": train_loss})
+        acc.wait_for_everyone()
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - start_step)
+    if main:
+        _finish_files(ctx, run_dir, result, options)
+    tracker.summary(result)
+    tracker.finish()
+    return result
+
+
+def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, options: TrainOptions) -> Optional[dict]:
+    spec = ctx.spec
+    do_eval = spec.eval_interval and step % spec.eval_interval == 0 and step < spec.steps
+    if not (do_eval or step % _log_interval(spec, options) == 0 or step == spec.steps or not math.isfinite(loss)):
+        return None
+    tokens_per_step = spec.batch_size * spec.context_length
+    row = {"step": step, "tokens": step * tokens_per_step, "lr": ctx.optimizer.param_groups[0]["lr"],
+           "train_loss": loss if math.isfinite(loss) else None,
+           "tokens_per_s": (step - start) * tokens_per_step / max(elapsed, 1e-9)}
+    if do_eval:
+        row["eval_loss"], row["eval_loss_se"] = evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences,
+                                                         ctx.accelerator.device)
+    return row
+
+
+def _append_metrics(path: Path, row: dict) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss: float, elapsed: float,
+            steps_here: int) -> dict:
+    spec, acc = ctx.spec, ctx.accelerator
+    loss = se = None
+    if status == "done":
+        loss, se = evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device)
+    flops = spec.flops
+    tokens_per_s = steps_here * spec.batch_size * spec.context_length / max(elapsed, 1e-9)
+    peak = peak_flops(acc.device)
+    to_bpb = 1.0 / (math.log(2) * corpus.bytes_per_token)
+    return {
+        "schema_version": 1, "run_id": spec.run_id, "sweep": spec.sweep, "status": status, "reason": reason,
+        "family": spec.family, "n_layer": spec.n_layer, "d_model": spec.d_model, "n_head": spec.n_head,
+        "d_ff": spec.d_ff, "vocab_size": spec.vocab_size, "context_length": spec.context_length, "seed": spec.seed,
+        "N_total": spec.N_total, "N_nonembed": spec.N_nonembed, "N_with_head": spec.N_with_head, "D": spec.tokens,
+        "C": flops["6N_total"] * spec.tokens, "C_kaplan": flops["6N_nonembed"] * spec.tokens,
+        "C_full": flops["full"] * spec.tokens, "flops_per_token": flops, "tokens_per_param": spec.tokens / spec.N_total,
+        "steps": spec.steps, "lr": spec.lr, "train_loss": train_loss if math.isfinite(train_loss) else None,
+        "loss": loss, "loss_se": se, "loss_bpb": loss * to_bpb if loss is not None else None,
+        "loss_bpb_se": se * to_bpb if se is not None else None, "floor": corpus.floor_nats,
+        "floor_bpb": corpus.floor_nats * to_bpb if corpus.floor_nats is not None else None,
+        "bytes_per_token": corpus.bytes_per_token, "corpus_fingerprint": corpus.fingerprint,
+        "epochs": spec.tokens / max(1, ctx.train_windows.shape[0] * spec.context_length),
+        "wall_time_s": elapsed, "tokens_per_s": tokens_per_s, "num_processes": acc.num_processes,
+        "mfu": flops["full"] * tokens_per_s / (peak * acc.num_processes) if peak else None,
+        "device": device_name(acc.device), "precision": acc.mixed_precision, "versions": library_versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions) -> None:
+    if options.save_model and result["status"] == "done":
+        ctx.accelerator.unwrap_model(ctx.model).save_pretrained(run_dir / "model")
+    atomic_write_json(run_dir / RESULT_FILE, result)
+    if not options.keep_checkpoint:
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)

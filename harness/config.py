@@ -248,6 +248,14 @@ def load_sweep(path: str | Path) -> SweepConfig:
     return parse_sweep(text, path)
 
 
+def load_sweep_or_name(source: str) -> SweepConfig:
+    """Load a sweep file given as a path, or as a bare name resolved to sweeps/<name>.yaml."""
+    path = Path(source)
+    if not path.exists() and not source.endswith((".yaml", ".yml")) and "/" not in source:
+        path = Path("sweeps") / f"{source}.yaml"
+    return load_sweep(path)
+
+
 def content_hash(payload: Any, length: int = 10) -> str:
     """Stable short hash of a JSON-serialisable payload (sorted keys)."""
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)

@@ -159,6 +159,17 @@ def expand(sweep: SweepConfig) -> list[RunSpec]:
     return sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.seed, s.run_id))
 
 
+def load_and_expand(source: str) -> tuple[SweepConfig, list[RunSpec]]:
+    """Load a sweep file (path or name) and expand it; errors name the file."""
+    from harness.config import load_sweep_or_name
+
+    config = load_sweep_or_name(source)
+    try:
+        return config, expand(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
 def plan_table(specs: list[RunSpec]) -> pd.DataFrame:
     """The plan as a table: shape, both N, D, both C, steps, tokens/param, LR."""
     rows = []

@@ -62,7 +62,8 @@ class BatchOrder:
     """Sequence indices for every step: a fresh seeded permutation per epoch over the train windows."""
 
     def __init__(self, n_sequences: int, seed: int):
-        self.n, self.seed, self._cache: dict[int, np.ndarray] = n_sequences, seed, {}
+        self.n, self.seed = n_sequences, seed
+        self._cache: dict[int, np.ndarray] = {}
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._cache:

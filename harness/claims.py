@@ -1,0 +1,97 @@
+"""Claim files: each run is trained by exactly one worker, even across machines on a shared filesystem.
+
+A claim is ``<run_dir>/claim``, created with O_CREAT|O_EXCL (atomic on local and NFS filesystems).
+Its owner touches it as a heartbeat; a claim not touched for ``lease_s`` seconds is stale (its worker
+died) and may be taken over: the taker renames it to a unique name first (only one rename of the same
+file can succeed), then creates its own. An owner whose claim was taken over stops at its next heartbeat.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Optional
+
+CLAIM_FILE = "claim"
+
+
+class ClaimLost(RuntimeError):
+    """Raised in a worker whose claim expired and was taken over by another worker."""
+
+
+def new_owner_id() -> str:
+    """A worker identity: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _read_owner(path: Path) -> Optional[str]:
+    try:
+        return json.loads(path.read_text()).get("owner")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class Claim:
+    """An exclusive, leased claim on one run directory."""
+
+    def __init__(self, run_dir: Path, owner: str, lease_s: float = 300.0, heartbeat_s: float = 5.0):
+        self.path, self.owner = Path(run_dir) / CLAIM_FILE, owner
+        self.lease_s, self.heartbeat_s, self._last_beat = lease_s, heartbeat_s, 0.0
+
+    def is_stale(self) -> bool:
+        """Whether an existing claim has gone unrenewed for longer than the lease."""
+        try:
+            return time.time() - self.path.stat().st_mtime > self.lease_s
+        except FileNotFoundError:
+            return True
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"owner": self.owner, "claimed_at": time.time()}, handle)
+        self._last_beat = time.time()
+        return True
+
+    def acquire(self) -> bool:
+        """Take the claim if it is free or stale; False if another live worker holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._create():
+            return True
+        if not self.is_stale():
+            return False
+        graveyard = self.path.with_name(f"{CLAIM_FILE}.stale.{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.path, graveyard)
+        except FileNotFoundError:
+            return False  # another worker took it over first
+        graveyard.unlink(missing_ok=True)
+        return self._create()
+
+    def heartbeat(self) -> None:
+        """Renew the lease (throttled); raise ClaimLost if the claim now belongs to someone else."""
+        now = time.time()
+        if now - self._last_beat < self.heartbeat_s:
+            return
+        if _read_owner(self.path) != self.owner:
+            raise ClaimLost(f"{self.path}: claim was taken over by another worker")
+        os.utime(self.path)
+        self._last_beat = now
+
+    def release(self) -> None:
+        """Remove the claim if this worker still owns it."""
+        if _read_owner(self.path) == self.owner:
+            self.path.unlink(missing_ok=True)
+
+
+def claim_state(run_dir: Path, lease_s: float = 300.0) -> Optional[str]:
+    """'running' for a fresh claim, 'stale' for an expired one, None when unclaimed."""
+    claim = Claim(run_dir, owner="", lease_s=lease_s)
+    if not claim.path.exists():
+        return None
+    return "stale" if claim.is_stale() else "running"

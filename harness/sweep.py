@@ -1,0 +1,155 @@
+"""Execute a plan: skip finished runs, claim each remaining run exactly once, run local workers."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from harness.claims import Claim, ClaimLost, claim_state, new_owner_id
+from harness.config import ConfigError, SweepConfig
+from harness.plan import RunSpec, expand, make_run_id
+from harness.store import SPEC_FILE, atomic_write_json, read_json, read_result, sweep_dir
+from harness.train import TrainOptions, train
+
+FAILURE_FILE = "failure.json"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker runs (none of it changes results)."""
+
+    train: TrainOptions = field(default_factory=TrainOptions)
+    lease_s: float = 300.0  # a claim unrenewed this long is taken over
+    threads: int = 0  # torch threads per worker; 0 leaves torch's default
+    gpu: Optional[str] = None  # CUDA_VISIBLE_DEVICES for this worker
+
+
+@dataclass
+class SweepOutcome:
+    """What one worker (or the whole sweep) did."""
+
+    trained: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def merge(self, other: "SweepOutcome") -> "SweepOutcome":
+        """Combine two outcomes."""
+        return SweepOutcome(self.trained + other.trained, self.skipped + other.skipped,
+                            self.busy + other.busy, self.failed + other.failed)
+
+
+def check_stored_spec(run_dir: Path, spec: RunSpec) -> None:
+    """Refuse a run directory whose stored spec no longer produces its run id (never reuse it silently)."""
+    stored = read_json(run_dir / SPEC_FILE)
+    if stored is None:
+        return
+    try:
+        stored_id = make_run_id(RunSpec.model_validate({**stored, "run_id": ""}))
+    except ValueError:
+        stored_id = None
+    if stored_id != run_dir.name or stored.get("run_id") != spec.run_id:
+        raise ConfigError(f"{run_dir / SPEC_FILE}: stored spec does not match run id {run_dir.name}; "
+                          "move the directory away or restore the spec")
+
+
+def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> str:
+    """Run one spec if it is neither finished nor claimed: 'skipped', 'busy', 'trained' or 'failed'."""
+    run_dir = root / spec.run_id
+    check_stored_spec(run_dir, spec)
+    if read_result(run_dir) is not None:
+        return "skipped"
+    claim = Claim(run_dir, owner, lease_s=options.lease_s)
+    if not claim.acquire():
+        return "busy"
+    try:
+        if read_result(run_dir) is not None:  # finished between our check and our claim
+            return "skipped"
+        train(spec, run_dir, replace(options.train, heartbeat=claim.heartbeat))
+        (run_dir / FAILURE_FILE).unlink(missing_ok=True)
+        return "trained"
+    except ClaimLost:
+        return "busy"
+    except (KeyboardInterrupt, SystemExit, ConfigError, OSError):
+        raise
+    except Exception as exc:  # a crashed run is recorded and retried on the next invocation
+        atomic_write_json(run_dir / FAILURE_FILE, {"run_id": spec.run_id, "error": f"{type(exc).__name__}: {exc}",
+                                                   "traceback": traceback.format_exc()[-4000:]})
+        return "failed"
+    finally:
+        claim.release()
+
+
+def _apply_worker_env(options: WorkerOptions) -> None:
+    if options.gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = options.gpu
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
+
+
+def worker_loop(specs: list[RunSpec], root: Path, options: WorkerOptions) -> SweepOutcome:
+    """Go through the specs in order, training every run nobody has finished or claimed."""
+    _apply_worker_env(options)
+    owner, outcome = new_owner_id(), SweepOutcome()
+    for spec in specs:
+        getattr(outcome, run_one(spec, root, owner, options)).append(spec.run_id)
+    return outcome
+
+
+def _worker_entry(args: tuple) -> SweepOutcome:
+    specs, root, options = args
+    return worker_loop(specs, root, options)
+
+
+def worker_plan(workers: int, cpu_count: int, gpus: int) -> list[tuple[int, Optional[str]]]:
+    """(threads, CUDA_VISIBLE_DEVICES) per worker: one GPU each when GPUs exist, else split the cores."""
+    if gpus:
+        return [(max(1, cpu_count // workers), str(i % gpus)) for i in range(workers)]
+    return [(max(1, cpu_count // workers), None) for _ in range(workers)]
+
+
+def run_sweep(sweep: SweepConfig, results_root: Path, workers: int = 1, options: WorkerOptions = WorkerOptions(),
+              gpus: int = 0) -> SweepOutcome:
+    """Run every pending run of a sweep with ``workers`` local processes (1: in this process)."""
+    specs = expand(sweep)
+    root = sweep_dir(results_root, sweep.name)
+    root.mkdir(parents=True, exist_ok=True)
+    for spec in specs:
+        check_stored_spec(root / spec.run_id, spec)
+    if workers <= 1:
+        return worker_loop(specs, root, options)
+    plans = worker_plan(workers, os.cpu_count() or 1, gpus)
+    jobs = [(specs, root, replace(options, threads=t, gpu=g, train=replace(options.train, progress=False)))
+            for t, g in plans]
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        outcomes = pool.map(_worker_entry, jobs)
+    total = SweepOutcome()
+    for outcome in outcomes:
+        total = total.merge(outcome)
+    return total
+
+
+def sweep_status(sweep: SweepConfig, results_root: Path, lease_s: float = 300.0) -> pd.DataFrame:
+    """One row per planned run: run_id and state (done, diverged, running, failed, pending)."""
+    root = sweep_dir(results_root, sweep.name)
+    rows = []
+    for spec in expand(sweep):
+        run_dir = root / spec.run_id
+        result = read_result(run_dir) if run_dir.exists() else None
+        if result is not None:
+            state = result.get("status", "done")
+        elif claim_state(run_dir, lease_s) == "running":
+            state = "running"
+        elif (run_dir / FAILURE_FILE).exists():
+            state = "failed"
+        else:
+            state = "pending"
+        rows.append({"run_id": spec.run_id, "state": state, "N_total": spec.N_total, "D": spec.tokens})
+    return pd.DataFrame(rows, columns=["run_id", "state", "N_total", "D"])

@@ -108,6 +108,8 @@ def test_hf_parquet_folder_glob_file_and_streaming(tmp_path, hf_cache):
         for streaming in (False, True):
             cfg = DataConfig(source="hf", path=str(path), text_column="content", streaming=streaming)
             assert list(iter_documents(cfg)) == docs
+    (tmp_path / "pq" / "dataset_infos.json").write_text("{}")  # stray metadata: parquet is preferred
+    assert list(iter_documents(DataConfig(source="hf", path=str(tmp_path / "pq"), text_column="content"))) == docs
     single = DataConfig(source="hf", path=str(tmp_path / "pq" / "part-1.parquet"), text_column="content")
     assert list(iter_documents(single)) == docs[20:]
 

@@ -193,9 +193,16 @@ def _is_saved_dataset(path: str) -> bool:
 
 
 def _hf_local_files(path: str) -> list[Path]:
+    """Files an hf path reads: a saved dataset's files, or the data files of the preferred kind
+    (parquet, then json/jsonl, csv, txt), so stray metadata files in a dataset folder are ignored."""
     if _is_saved_dataset(path):
         return _expand(path, suffixes=None)
-    return _expand(path, suffixes=HF_BUILDERS)
+    files = _expand(path, suffixes=HF_BUILDERS)
+    for builder in dict.fromkeys(HF_BUILDERS.values()):
+        chosen = [f for f in files if HF_BUILDERS[f.suffix.lower()] == builder]
+        if chosen:
+            return chosen
+    return []
 
 
 def _looks_local(path: str) -> bool:
@@ -206,11 +213,9 @@ def _looks_local(path: str) -> bool:
 def _load_data_files(files: list[Path], streaming: bool) -> Any:
     import datasets
 
-    builders = {HF_BUILDERS[f.suffix.lower()] for f in files}
-    if len(builders) > 1:
-        raise ConfigError(f"data.path: mixed file types ({', '.join(sorted(builders))}); point at one kind")
+    builder = HF_BUILDERS[files[0].suffix.lower()]
     data_files = [str(f) for f in files]
-    return datasets.load_dataset(builders.pop(), data_files=data_files, split="train", streaming=streaming)
+    return datasets.load_dataset(builder, data_files=data_files, split="train", streaming=streaming)
 
 
 def _load_from_hub(cfg: DataConfig) -> Any:

@@ -34,6 +34,7 @@ class SyntheticConfig(Strict):
     order: int = Field(2, ge=1, le=4, description="Markov order k: each symbol depends on the k before it.")
     zipf_exponent: float = Field(1.1, gt=0, le=5, description="Skew s of each transition row, p_i ∝ i^-s.")
     unigram_exponent: float = Field(1.0, ge=0, le=5, description="Global skew t: row weights × (y+1)^-t, so some symbols and contexts are rare.")
+    backoff: float = Field(0.5, ge=0, le=1, description="Weight of the order-1 (bigram) row mixed into every order-k row.")
     seed: int = Field(0, ge=0, description="Seed of the transition table (the language itself).")
     train_tokens: int = Field(4_000_000, ge=1024, le=2_000_000_000, description="Training tokens generated.")
 

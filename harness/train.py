@@ -200,6 +200,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
     bar.close()
     elapsed = time.perf_counter() - t0
     result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - start_step)
+    result["resumed_from_step"] = start_step
     if main:
         _finish_files(ctx, run_dir, result, options)
     tracker.summary(result)

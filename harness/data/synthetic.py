@@ -2,7 +2,8 @@
 
 Each context (the k previous symbols) has its own next-symbol distribution: Zipf weights
 p_i ∝ (i+1)^-s over V symbols in a random order per context, times a global skew (y+1)^-t that makes
-some symbols (and so some contexts) rare. Frequent contexts are learned first and rare ones last, so
+some symbols (and so some contexts) rare, mixed with weight ``backoff`` with a bigram row of the same
+kind (so the previous symbol alone already tells something, as in natural text). Frequent contexts are learned first and rare ones last, so
 loss falls smoothly with model size and data. Every document starts from the stationary distribution
 of k-grams, so a document is a stationary stretch of the chain.
 
@@ -33,14 +34,22 @@ class MarkovSource:
         self.vocab_size, self.order = cfg.vocab_size, cfg.order
         self.n_states = cfg.vocab_size ** cfg.order
         rng = np.random.default_rng([cfg.seed, 0])
-        weights = (np.arange(1, cfg.vocab_size + 1, dtype=np.float64)) ** -cfg.zipf_exponent
-        weights /= weights.sum()
-        orders = np.argsort(rng.random((self.n_states, cfg.vocab_size)), axis=1)
-        rows = weights[np.argsort(orders, axis=1)] * np.arange(1.0, cfg.vocab_size + 1) ** -cfg.unigram_exponent
-        self.transition = rows / rows.sum(axis=1, keepdims=True)
+        rows = self._zipf_rows(rng, self.n_states, cfg)
+        if cfg.order > 1 and cfg.backoff > 0:
+            bigram = self._zipf_rows(rng, cfg.vocab_size, cfg)
+            rows = cfg.backoff * bigram[np.arange(self.n_states) % cfg.vocab_size] + (1 - cfg.backoff) * rows
+        self.transition = rows
         self.stationary = self._stationary_distribution()
         row_entropy = -(self.transition * np.log(self.transition)).sum(axis=1)
         self.entropy_rate = float(self.stationary @ row_entropy)
+
+    @staticmethod
+    def _zipf_rows(rng: np.random.Generator, n_rows: int, cfg: SyntheticConfig) -> np.ndarray:
+        """Rows of Zipf weights in a random order each, times the global skew, normalised."""
+        weights = np.arange(1, cfg.vocab_size + 1, dtype=np.float64) ** -cfg.zipf_exponent
+        orders = np.argsort(rng.random((n_rows, cfg.vocab_size)), axis=1)
+        rows = weights[np.argsort(orders, axis=1)] * np.arange(1.0, cfg.vocab_size + 1) ** -cfg.unigram_exponent
+        return rows / rows.sum(axis=1, keepdims=True)
 
     def _next_state(self, state: np.ndarray, symbol: np.ndarray) -> np.ndarray:
         return (state % (self.n_states // self.vocab_size)) * self.vocab_size + symbol

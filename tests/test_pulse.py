@@ -1,0 +1,69 @@
+"""The pulse: a 2-layer width-32 model on the synthetic source through plan → run → record → table."""
+import json
+import math
+
+from harness import load_results
+from harness.config import load_sweep
+from harness.plan import expand
+from harness.store import load_metrics
+from harness.sweep import WorkerOptions, run_sweep, sweep_status
+from harness.train import TrainOptions
+
+QUIET = WorkerOptions(TrainOptions(progress=False))
+
+
+def test_pulse_plan_run_record_table(sweep_file, tmp_path):
+    sweep = load_sweep(sweep_file())
+    results = tmp_path / "results"
+    outcome = run_sweep(sweep, results, options=QUIET)
+    [spec] = expand(sweep)
+    assert outcome.trained == [spec.run_id]
+    run_dir = results / "tiny" / spec.run_id
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "done" and result["N_total"] == spec.N_total and result["D"] == 8192
+    assert math.log(16) > result["loss"] > result["floor"] - 4 * result["loss_se"]
+    assert abs(result["loss_bpb"] - result["loss"] / math.log(2)) < 1e-9  # synthetic: one symbol = one byte
+    assert not (run_dir / "checkpoint.pt").exists() and not (run_dir / "claim").exists()
+    table = load_results(results / "tiny")
+    assert list(table["run_id"]) == [spec.run_id] and table.loc[0, "N"] == spec.N_total
+    metrics = load_metrics(results / "tiny")
+    assert metrics["step"].max() == spec.steps and metrics["eval_loss"].notna().sum() >= 1
+    assert (metrics["tokens"] == metrics["step"] * 256).all()
+
+
+def test_rerun_trains_nothing(sweep_file, tmp_path):
+    sweep = load_sweep(sweep_file())
+    results = tmp_path / "results"
+    run_sweep(sweep, results, options=QUIET)
+    [spec] = expand(sweep)
+    record = results / "tiny" / spec.run_id / "result.json"
+    before = record.stat().st_mtime_ns
+    outcome = run_sweep(sweep, results, options=QUIET)
+    assert outcome.trained == [] and outcome.skipped == [spec.run_id]
+    assert record.stat().st_mtime_ns == before
+    assert sweep_status(sweep, results)["state"].tolist() == ["done"]
+
+
+def test_deterministic_on_cpu(sweep_file, tmp_path):
+    sweep = load_sweep(sweep_file())
+    losses = []
+    for name in ("a", "b"):
+        run_sweep(sweep, tmp_path / name, options=QUIET)
+        losses.append(load_results(tmp_path / name / "tiny")["loss"].item())
+    assert losses[0] == losses[1]
+
+
+def test_divergence_is_recorded_and_sweep_continues(sweep_file, tmp_path):
+    path = sweep_file({"model": {"shapes": [{"n_layer": 2, "d_model": 32, "n_head": 2},
+                                            {"n_layer": 1, "d_model": 32, "n_head": 2}]},
+                       "training": {"lr": {"rule": "table", "table": {32: 50.0}}, "spike_factor": 1.5,
+                                    "optimizer": {"grad_clip": 0.0}}})
+    sweep = load_sweep(path)
+    results = tmp_path / "results"
+    outcome = run_sweep(sweep, results, options=QUIET)
+    assert len(outcome.trained) == 2
+    table = load_results(results / "tiny")
+    assert set(table["status"]) == {"diverged"}
+    assert all(("non-finite" in r) or ("exceeded" in r) for r in table["reason"])
+    assert table["loss"].isna().all()
+    assert set(sweep_status(sweep, results)["state"]) == {"diverged"}

@@ -130,7 +130,7 @@ def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = typer.Option(False,
 
 
 def _register_rooms() -> None:
-    for module in ("harness.fit.commands", "harness.reporting"):
+    for module in ("harness.fit.commands", "harness.reporting", "harness.launch.commands"):
         try:
             __import__(module, fromlist=["register"]).register(app)
         except ImportError as exc:

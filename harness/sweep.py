@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from harness.claims import Claim, ClaimLost, claim_state, new_owner_id
 from harness.config import ConfigError, SweepConfig
@@ -98,8 +99,11 @@ def worker_loop(specs: list[RunSpec], root: Path, options: WorkerOptions) -> Swe
     """Go through the specs in order, training every run nobody has finished or claimed."""
     _apply_worker_env(options)
     owner, outcome = new_owner_id(), SweepOutcome()
-    for spec in specs:
+    bar = tqdm(specs, desc=f"sweep {root.name}", unit="run", position=0,
+               disable=None if options.train.progress else True)
+    for spec in bar:
         getattr(outcome, run_one(spec, root, owner, options)).append(spec.run_id)
+        bar.set_postfix(trained=len(outcome.trained), done_before=len(outcome.skipped), failed=len(outcome.failed))
     return outcome
 
 

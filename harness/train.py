@@ -174,7 +174,8 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
     tracker = Tracker(options.use_wandb and main, spec.run_id, spec.sweep, spec.model_dump(mode="json"), run_dir)
     step, best, status, reason = state["step"], state["best_loss"], "done", ""
     train_loss, t0, start_step = state["last_loss"], time.perf_counter(), state["step"]
-    bar = tqdm(total=spec.steps, initial=step, desc=spec.run_id[:40], leave=False, disable=not (options.progress and main))
+    bar = tqdm(total=spec.steps, initial=step, desc=spec.run_id[:40], leave=False, position=1, unit="step",
+               disable=None if options.progress and main else True)
     while step < spec.steps:
         for group in ctx.optimizer.param_groups:
             group["lr"] = spec.lr * lr_factor(step, spec.steps, spec.schedule)

@@ -1,0 +1,126 @@
+"""Training features: real text/parquet sources end to end, accumulation, save_pretrained, wandb, plan modes."""
+import json
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from harness import load_results
+from harness.config import load_sweep
+from harness.plan import expand, make_run_id
+from harness.sweep import WorkerOptions, run_sweep
+from harness.train import TrainOptions
+
+QUIET = WorkerOptions(TrainOptions(progress=False))
+WORDS = "the of scaling law loss tokens model data compute parameters fit exponent curve".split()
+
+
+def _documents(n: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(WORDS, size=30 + i % 17)) + f" {i}." for i in range(n)]
+
+
+def _text_sweep(tmp_path, sweep_file, data: dict):
+    return load_sweep(sweep_file({"data": {"context_length": 32, "eval_tokens": 512, "test_fraction": 0.2, **data},
+                                  "budgets": {"tokens": [4096]}}))
+
+
+def test_text_folder_with_bpe_end_to_end(tmp_path, sweep_file):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, doc in enumerate(_documents(120)):
+        (corpus / f"doc{i:03d}.txt").write_text(doc)
+    sweep = _text_sweep(tmp_path, sweep_file, {"source": "text", "path": str(corpus), "tokenizer": "bpe",
+                                               "bpe_vocab_size": 300})
+    run_sweep(sweep, tmp_path / "results", options=QUIET)
+    row = load_results(tmp_path / "results" / "tiny").iloc[0]
+    assert row["status"] == "done" and row["bytes_per_token"] > 1.5  # BPE merges bytes
+    assert row["loss_bpb"] == pytest.approx(row["loss"] / math.log(2) / row["bytes_per_token"])
+    assert math.isnan(row["floor"])
+
+
+def test_local_parquet_hf_source_end_to_end(tmp_path, sweep_file):
+    pd.DataFrame({"body": _documents(150)}).to_parquet(tmp_path / "docs.parquet")
+    sweep = _text_sweep(tmp_path, sweep_file, {"source": "hf", "path": str(tmp_path / "docs.parquet"),
+                                               "text_column": "body"})
+    run_sweep(sweep, tmp_path / "results", options=QUIET)
+    row = load_results(tmp_path / "results" / "tiny").iloc[0]
+    assert row["status"] == "done" and len(row["corpus_fingerprint"]) >= 12
+    assert row["loss"] < math.log(257)  # learned something beyond uniform bytes
+
+
+def test_gradient_accumulation_matches_full_batch(sweep_file, tmp_path):
+    losses = []
+    for micro in (None, 64):
+        extra = {"training": {"micro_batch_tokens": micro}} if micro else {}
+        sweep = load_sweep(sweep_file(extra, name=f"s{micro}.yaml"))
+        [spec] = expand(sweep)
+        assert spec.grad_accum == (4 if micro else 1)
+        run_sweep(sweep, tmp_path / f"r{micro}", options=QUIET)
+        losses.append(load_results(tmp_path / f"r{micro}" / "tiny")["loss"].item())
+    assert losses[0] == pytest.approx(losses[1], abs=2e-4)  # same batches; only float summation order differs
+
+
+def test_save_pretrained_model_reloads(sweep_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    sweep = load_sweep(sweep_file())
+    run_sweep(sweep, tmp_path / "results", options=WorkerOptions(TrainOptions(progress=False, save_model=True)))
+    [run_dir] = list((tmp_path / "results" / "tiny").iterdir())
+    model = AutoModelForCausalLM.from_pretrained(run_dir / "model")
+    assert sum(p.numel() for p in model.parameters()) == json.loads((run_dir / "result.json").read_text())["N_total"]
+    with torch.no_grad():
+        assert torch.isfinite(model(input_ids=torch.zeros(1, 8, dtype=torch.long)).logits).all()
+
+
+def test_wandb_offline_run_grouped_by_sweep_and_no_secret(sweep_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_API_KEY", "local-" + "x" * 40)
+    sweep = load_sweep(sweep_file())
+    run_sweep(sweep, tmp_path / "results", options=WorkerOptions(TrainOptions(progress=False, use_wandb=True)))
+    [run_dir] = list((tmp_path / "results" / "tiny").iterdir())
+    runs = list((run_dir / "wandb").glob(f"offline-run-*-{run_dir.name}"))
+    assert runs, "wandb offline run named by the run id"
+    for record in ("result.json", "spec.json", "metrics.jsonl"):
+        assert "x" * 40 not in (run_dir / record).read_text()
+
+
+def test_plan_modes_and_run_ids(sweep_file):
+    iso = load_sweep(sweep_file({"model": {"shapes": [], "sizes": [2e4, 6e4]},
+                                 "budgets": {"mode": "isoflop", "compute": [1e11, 3e11]}}))
+    specs = expand(iso)
+    assert len(specs) == 4
+    for s in specs:  # D = C / (6 N_total), rounded to whole steps
+        c = float(s.budget.split("=")[1])
+        assert s.tokens == pytest.approx(c / (6 * s.N_total), abs=s.batch_size * s.context_length / 2)
+    tpp = expand(load_sweep(sweep_file({"budgets": {"mode": "tokens_per_param", "tokens_per_param": [2, 4]}},
+                                       name="t.yaml")))
+    assert [round(s.tokens / s.N_total) for s in tpp] == [2, 4]
+    base = expand(load_sweep(sweep_file(name="a.yaml")))[0]
+    logging_only = expand(load_sweep(sweep_file({"training": {"eval_interval": 3, "checkpoint_interval": 5}},
+                                                name="b.yaml")))[0]
+    outcome_change = expand(load_sweep(sweep_file({"training": {"seeds": [7]}}, name="c.yaml")))[0]
+    assert base.run_id == logging_only.run_id == make_run_id(base)
+    assert outcome_change.run_id != base.run_id
+
+
+def test_lr_rules(sweep_file):
+    shapes = [{"n_layer": 1, "d_model": d, "n_head": 2} for d in (32, 64, 128)]
+    width = expand(load_sweep(sweep_file({"model": {"shapes": shapes},
+                                          "training": {"lr": {"rule": "width", "base": 1e-2, "base_width": 32}}})))
+    assert [s.lr for s in width] == pytest.approx([1e-2, 5e-3, 2.5e-3])
+    table = expand(load_sweep(sweep_file({"model": {"shapes": shapes},
+                                          "training": {"lr": {"rule": "table", "table": {32: 1e-2, 128: 1e-3}}}},
+                                         name="t.yaml")))
+    assert [s.lr for s in table] == pytest.approx([1e-2, math.sqrt(1e-5), 1e-3])
+
+
+def test_bf16_autocast_on_cpu_when_asked(sweep_file, tmp_path):
+    sweep = load_sweep(sweep_file({"training": {"precision": "bf16"}}))
+    run_sweep(sweep, tmp_path / "results", options=QUIET)
+    [record] = list((tmp_path / "results" / "tiny").glob("*/result.json"))
+    result = json.loads(record.read_text())
+    assert result["precision"] == "bf16" and result["status"] == "done" and math.isfinite(result["loss"])

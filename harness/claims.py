@@ -4,6 +4,10 @@ A claim is ``<run_dir>/claim``, created with O_CREAT|O_EXCL (atomic on local and
 Its owner touches it as a heartbeat; a claim not touched for ``lease_s`` seconds is stale (its worker
 died) and may be taken over: the taker renames it to a unique name first (only one rename of the same
 file can succeed), then creates its own. An owner whose claim was taken over stops at its next heartbeat.
+
+An owner id may be stable across restarts of the same job (a requeued SLURM array task, a retried Ray
+task): such a job takes its own claim back at once instead of waiting out the lease. Each acquisition
+writes a fresh token, so an earlier incarnation that is somehow still alive loses at its next heartbeat.
 """
 from __future__ import annotations
 
@@ -27,11 +31,12 @@ def new_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _read_owner(path: Path) -> Optional[str]:
+def _read_claim(path: Path) -> dict:
     try:
-        return json.loads(path.read_text()).get("owner")
-    except (OSError, ValueError, AttributeError):
-        return None
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 class Claim:
@@ -40,6 +45,7 @@ class Claim:
     def __init__(self, run_dir: Path, owner: str, lease_s: float = 300.0, heartbeat_s: float = 5.0):
         self.path, self.owner = Path(run_dir) / CLAIM_FILE, owner
         self.lease_s, self.heartbeat_s, self._last_beat = lease_s, heartbeat_s, 0.0
+        self.token = uuid.uuid4().hex
 
     def is_stale(self) -> bool:
         """Whether an existing claim has gone unrenewed for longer than the lease."""
@@ -54,16 +60,16 @@ class Claim:
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as handle:
-            json.dump({"owner": self.owner, "claimed_at": time.time()}, handle)
+            json.dump({"owner": self.owner, "token": self.token, "claimed_at": time.time()}, handle)
         self._last_beat = time.time()
         return True
 
     def acquire(self) -> bool:
-        """Take the claim if it is free or stale; False if another live worker holds it."""
+        """Take the claim if it is free, stale or already ours; False if another live worker holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._create():
             return True
-        if not self.is_stale():
+        if not self.is_stale() and _read_claim(self.path).get("owner") != self.owner:
             return False
         graveyard = self.path.with_name(f"{CLAIM_FILE}.stale.{uuid.uuid4().hex[:8]}")
         try:
@@ -78,14 +84,14 @@ class Claim:
         now = time.time()
         if now - self._last_beat < self.heartbeat_s:
             return
-        if _read_owner(self.path) != self.owner:
+        if _read_claim(self.path).get("token") != self.token:
             raise ClaimLost(f"{self.path}: claim was taken over by another worker")
         os.utime(self.path)
         self._last_beat = now
 
     def release(self) -> None:
         """Remove the claim if this worker still owns it."""
-        if _read_owner(self.path) == self.owner:
+        if _read_claim(self.path).get("token") == self.token:
             self.path.unlink(missing_ok=True)
 
 

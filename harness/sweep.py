@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,11 +39,13 @@ class SweepOutcome:
     skipped: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    lost_workers: int = 0  # worker processes that died (killed) before reporting
 
     def merge(self, other: "SweepOutcome") -> "SweepOutcome":
         """Combine two outcomes."""
         return SweepOutcome(self.trained + other.trained, self.skipped + other.skipped,
-                            self.busy + other.busy, self.failed + other.failed)
+                            self.busy + other.busy, self.failed + other.failed,
+                            self.lost_workers + other.lost_workers)
 
 
 def check_stored_spec(run_dir: Path, spec: RunSpec) -> None:
@@ -71,6 +74,7 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
     try:
         if read_result(run_dir) is not None:  # finished between our check and our claim
             return "skipped"
+        _remove_torn_temp_files(run_dir)
         train(spec, run_dir, replace(options.train, heartbeat=claim.heartbeat))
         (run_dir / FAILURE_FILE).unlink(missing_ok=True)
         return "trained"
@@ -84,6 +88,12 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
         return "failed"
     finally:
         claim.release()
+
+
+def _remove_torn_temp_files(run_dir: Path) -> None:
+    """Delete temp files a killed writer left behind (safe: we hold the run's claim)."""
+    for tmp in run_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def _apply_worker_env(options: WorkerOptions) -> None:
@@ -107,9 +117,31 @@ def worker_loop(specs: list[RunSpec], root: Path, options: WorkerOptions) -> Swe
     return outcome
 
 
-def _worker_entry(args: tuple) -> SweepOutcome:
-    specs, root, options = args
-    return worker_loop(specs, root, options)
+def _worker_entry(conn, specs: list[RunSpec], root: Path, options: WorkerOptions) -> None:
+    conn.send(worker_loop(specs, root, options))
+    conn.close()
+
+
+def _run_processes(jobs: list[tuple]) -> SweepOutcome:
+    """One spawned process per job; a worker killed mid-sweep is counted, never waited on forever."""
+    ctx, started = multiprocessing.get_context("spawn"), []
+    for job in jobs:
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker_entry, args=(child, *job))
+        proc.start()
+        child.close()  # so the parent sees EOF when the worker dies
+        started.append((proc, parent))
+    total = SweepOutcome()
+    for proc, conn in started:
+        try:
+            total = total.merge(conn.recv())
+        except EOFError:
+            total.lost_workers += 1
+        proc.join()
+        if proc.exitcode:
+            print(f"warning: sweep worker {proc.pid} died (exit {proc.exitcode}); its run stays claimed "
+                  "until its lease expires, then a rerun redoes it", file=sys.stderr)
+    return total
 
 
 def worker_plan(workers: int, cpu_count: int, gpus: int) -> list[tuple[int, Optional[str]]]:
@@ -132,12 +164,7 @@ def run_sweep(sweep: SweepConfig, results_root: Path, workers: int = 1, options:
     plans = worker_plan(workers, os.cpu_count() or 1, gpus)
     jobs = [(specs, root, replace(options, threads=t, gpu=g, train=replace(options.train, progress=False)))
             for t, g in plans]
-    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-        outcomes = pool.map(_worker_entry, jobs)
-    total = SweepOutcome()
-    for outcome in outcomes:
-        total = total.merge(outcome)
-    return total
+    return _run_processes(jobs)
 
 
 def sweep_status(sweep: SweepConfig, results_root: Path, lease_s: float = 300.0) -> pd.DataFrame:

@@ -194,10 +194,11 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         if reason:
             status = "diverged"
             break
-        if step % spec.checkpoint_interval == 0 and step < spec.steps and main:
-            save_checkpoint(run_dir / "checkpoint.pt", acc.unwrap_model(ctx.model), ctx.optimizer,
-                            {"step": step, "best_loss": best, "last_loss": train_loss})
-        acc.wait_for_everyone()
+        if step % spec.checkpoint_interval == 0 and step < spec.steps:
+            if main:
+                save_checkpoint(run_dir / "checkpoint.pt", acc.unwrap_model(ctx.model), ctx.optimizer,
+                                {"step": step, "best_loss": best, "last_loss": train_loss})
+            acc.wait_for_everyone()
     bar.close()
     elapsed = time.perf_counter() - t0
     result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - start_step)

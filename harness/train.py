@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from tqdm.auto import tqdm
 
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
@@ -45,6 +46,10 @@ class TrainOptions:
 
 
 def _accelerator(precision: str) -> Accelerator:
+    # accelerate keeps its settings in a process-wide singleton; a worker trains many runs in one process,
+    # so clear the per-run part (mixed precision) and keep the process group (PartialState) as it is.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     cuda = torch.cuda.is_available()
     mixed = "bf16" if cuda and precision in ("auto", "bf16") else "no"
     if precision == "bf16" and not cuda:

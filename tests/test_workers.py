@@ -1,0 +1,123 @@
+"""Many runs on one machine: claims under real process races, K local workers, a worker killed with -9."""
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.claims import Claim, ClaimLost
+from tests.conftest import REPO
+
+FOUR_RUNS = {"budgets": {"tokens": [4096, 6144, 8192, 10240]}}
+
+
+def _race(run_dir: str, lease_s: float, start_at: float, wins) -> None:
+    while time.time() < start_at:
+        pass
+    if Claim(Path(run_dir), f"racer-{os.getpid()}", lease_s=lease_s).acquire():
+        wins.put(os.getpid())
+
+
+def _race_winners(run_dir: Path, lease_s: float, racers: int = 6) -> int:
+    ctx = multiprocessing.get_context("spawn")
+    wins, start_at = ctx.Queue(), time.time() + 3.0
+    procs = [ctx.Process(target=_race, args=(str(run_dir), lease_s, start_at, wins)) for _ in range(racers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    count = 0
+    while not wins.empty():
+        wins.get()
+        count += 1
+    return count
+
+
+def test_exactly_one_process_wins_a_fresh_claim(tmp_path):
+    assert _race_winners(tmp_path / "run", lease_s=300) == 1
+
+
+def test_exactly_one_process_takes_over_a_stale_claim(tmp_path):
+    dead = Claim(tmp_path / "run", "dead-worker", lease_s=300)
+    assert dead.acquire()
+    old = time.time() - 3600
+    os.utime(dead.path, (old, old))
+    assert _race_winners(tmp_path / "run", lease_s=60) == 1
+    with pytest.raises(ClaimLost):
+        dead._last_beat = 0
+        dead.heartbeat()
+
+
+def test_same_owner_takes_its_claim_back_and_the_old_incarnation_loses(tmp_path):
+    first = Claim(tmp_path / "run", "submitit:123_4:run", lease_s=300)
+    assert first.acquire()
+    assert not Claim(tmp_path / "run", "someone-else", lease_s=300).acquire()
+    again = Claim(tmp_path / "run", "submitit:123_4:run", lease_s=300)
+    assert again.acquire()
+    first._last_beat = 0
+    with pytest.raises(ClaimLost):
+        first.heartbeat()
+    first.release()  # must not remove the new incarnation's claim
+    assert again.path.exists()
+
+
+def test_two_workers_train_each_run_once_with_the_sequential_losses(sweep_file, tmp_path):
+    from harness import load_results
+    from harness.config import load_sweep
+    from harness.plan import expand
+    from harness.sweep import WorkerOptions, run_sweep
+    from harness.train import TrainOptions
+
+    sweep = load_sweep(sweep_file(FOUR_RUNS))
+    quiet = WorkerOptions(TrainOptions(progress=False))
+    parallel = run_sweep(sweep, tmp_path / "par", workers=2, options=quiet)
+    ids = [s.run_id for s in expand(sweep)]
+    assert sorted(parallel.trained) == sorted(ids) and parallel.lost_workers == 0
+    import torch
+
+    threads = torch.get_num_threads()
+    try:  # same threads as each of the 2 workers (cores // 2): CPU matmul sums in a thread-dependent order
+        run_sweep(sweep, tmp_path / "seq", options=WorkerOptions(quiet.train, threads=max(1, (os.cpu_count() or 1) // 2)))
+    finally:
+        torch.set_num_threads(threads)
+    a, b = load_results(tmp_path / "par" / "tiny"), load_results(tmp_path / "seq" / "tiny")
+    assert list(a["run_id"]) == list(b["run_id"]) and list(a["loss"]) == list(b["loss"])
+
+
+def _children(pid: int) -> list:
+    import psutil
+
+    return [c for c in psutil.Process(pid).children() if "python" in c.name().lower()]
+
+
+def _cli(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
+    return subprocess.Popen([sys.executable, "-m", "harness", *args], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killing_one_worker_neither_hangs_nor_loses_runs(sweep_file, tmp_path):
+    path = sweep_file({"budgets": {"tokens": [256 * 300, 256 * 40, 256 * 50]},
+                       "training": {"checkpoint_interval": 20}})
+    results = tmp_path / "results"
+    sweep = _cli(["run", str(path), "--results", str(results), "--workers", "2", "--no-wandb"])
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(results.glob("tiny/*/checkpoint.pt")):
+        time.sleep(0.05)
+    claimed = [json.loads(c.read_text())["owner"] for c in results.glob("tiny/*/claim")]
+    victims = [c for c in _children(sweep.pid) if any(f":{c.pid}:" in o for o in claimed)]
+    assert victims, "no worker holds a claim yet"
+    victims[0].send_signal(signal.SIGKILL)
+    out, err = sweep.communicate(timeout=180)
+    assert "died" in err
+    rerun = _cli(["run", str(path), "--results", str(results), "--workers", "2", "--no-wandb", "--lease", "0"])
+    out, err = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, err
+    records = list(results.glob("tiny/*/result.json"))
+    assert len(records) == 3 and len({json.loads(r.read_text())["run_id"] for r in records}) == 3
+    assert not list(results.glob("tiny/*/claim")) and not list(results.glob("tiny/*/.*.tmp"))

@@ -172,15 +172,17 @@ def _check_ranges(ranges, where: str, note: str) -> dict:
 
 
 def _with_derived(values: dict, status: str) -> dict:
-    if {"alpha", "beta"} <= set(values) and "a" not in values:
-        al, be = values["alpha"].value, values["beta"].value
-        common = dict(status=values["beta"].status, note="β/(α+β) from the published α, β", derived=True)
-        values["a"] = Value(be / (al + be), **common)
-        values["b"] = Value(al / (al + be), **{**common, "note": "α/(α+β) from the published α, β"})
+    """Add a, b where only the other (b = 1 − a, same σ) or only α, β (a = β/(α+β)) are published."""
     for have, want in (("a", "b"), ("b", "a")):
         if have in values and want not in values:
-            values[want] = Value(1.0 - values[have].value, status=values[have].status, derived=True,
-                                 note=f"1 − {have} (C ∝ N·D)")
+            src = values[have]
+            values[want] = Value(1.0 - src.value, (1.0 - src.ci[1], 1.0 - src.ci[0]) if src.ci else None, src.level,
+                                 src.se, src.status, f"1 − {have} (C ∝ N·D)", derived=True)
+    if {"alpha", "beta"} <= set(values) and "a" not in values:
+        al, be = values["alpha"].value, values["beta"].value
+        common = dict(status=values["beta"].status, derived=True)
+        values["a"] = Value(be / (al + be), note="β/(α+β) from the published α, β", **common)
+        values["b"] = Value(al / (al + be), note="α/(α+β) from the published α, β", **common)
     return values
 
 
@@ -283,7 +285,7 @@ def nonembed_exponent(params: dict, omega: float = PEARCE_SONG_OMEGA,
                       c_range: tuple[float, float] = KAPLAN_C_RANGE) -> float:
     """The exponent a of N*_nonembed ∝ C_nonembed^a that a total-parameter Chinchilla law implies over
     ``c_range`` (log-log slope of the exact frontier), as in Pearce & Song's simulation."""
-    grid = np.logspace(-1, 14, 6000)
+    grid = np.logspace(-6, 18, 10000)
     compute = nonembed_compute(grid, params, omega)
     targets = np.logspace(math.log10(c_range[0]), math.log10(c_range[1]), 100)
     n_star = np.interp(np.log(targets), np.log(compute), np.log(grid))

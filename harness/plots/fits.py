@@ -1,0 +1,93 @@
+"""Figures about fits: compute-optimal frontiers, extrapolation, bootstrap distributions, functional forms.
+
+Inputs are plain arrays and callables computed elsewhere (the fitter, harness.compare); nothing is fitted here.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+from harness.plots.style import OURS, colours, figure, note, published_colour
+
+Frontier = tuple[Callable, Callable]
+
+
+def frontier(c_range: tuple[float, float], published: Mapping[str, Frontier], ours: Optional[Frontier] = None,
+             points: Optional[tuple] = None, ours_label: str = "this sweep"):
+    """Compute-optimal N and D vs C: ours (with isoFLOP minima ``points`` = (C, N_opt)) beside published
+    frontiers, each a pair of callables (N_opt(C), D_opt(C))."""
+    grid = np.geomspace(*c_range, 200)
+    fig, axes = figure(2, title="Compute-optimal frontier")
+    for name, (n_fn, d_fn) in published.items():
+        style = dict(color=published_colour(name), ls="--", label=name)
+        axes[0].plot(grid, n_fn(grid), **style)
+        axes[1].plot(grid, d_fn(grid), **style)
+    if ours is not None:
+        axes[0].plot(grid, ours[0](grid), color=OURS, lw=2.4, label=ours_label)
+        axes[1].plot(grid, ours[1](grid), color=OURS, lw=2.4, label=ours_label)
+    if points is not None:
+        c, n = (np.asarray(x, dtype=float) for x in points)
+        axes[0].plot(c, n, "*", color=OURS, ms=11, mec="black", label="isoFLOP minima")
+        axes[1].plot(c, c / (6 * n), "*", color=OURS, ms=11, mec="black")
+    for ax, label in zip(axes, ("N_opt (parameters)", "D_opt (tokens)")):
+        ax.set(xscale="log", yscale="log", xlabel="C (FLOP)", ylabel=label)
+    axes[0].legend()
+    note(axes[1], "each frontier in its own N convention")
+    return fig
+
+
+def extrapolation(n, loss, held_out, predicted, lo=None, hi=None, law_curve: Optional[tuple] = None):
+    """Fitted points, held-out (largest) runs and the law's prediction for them with its interval."""
+    n, loss, predicted = (np.asarray(x, dtype=float) for x in (n, loss, predicted))
+    held = np.asarray(held_out, dtype=bool)
+    fig, (ax,) = figure(title="Extrapolation to held-out runs")
+    ax.plot(n[~held], loss[~held], "o", color="0.4", label="fitted")
+    ax.plot(n[held], loss[held], "o", color=OURS, label="held out (actual)")
+    if lo is not None and hi is not None:
+        err = np.vstack([predicted - np.asarray(lo, dtype=float), np.asarray(hi, dtype=float) - predicted])
+        ax.errorbar(n[held], predicted, yerr=err, fmt="s", mfc="none", color="black", capsize=4,
+                    label="predicted (interval)")
+    else:
+        ax.plot(n[held], predicted, "s", mfc="none", color="black", label="predicted")
+    if law_curve is not None:
+        ax.plot(*law_curve, color="black", alpha=0.5, lw=1)
+    errors = 100 * np.abs(predicted - loss[held]) / loss[held]
+    ax.set(xscale="log", yscale="log", xlabel="N (parameters)", ylabel="test loss (nats/token)")
+    ax.legend()
+    note(ax, f"error on held-out runs: max {errors.max():.2g} %, mean {errors.mean():.2g} %")
+    return fig
+
+
+def bootstrap(samples: Mapping[str, np.ndarray], point: Optional[Mapping[str, float]] = None,
+              names=("alpha", "beta", "a")):
+    """Histograms of bootstrap draws of α, β and a, with the point estimate and the 95% interval."""
+    names = [k for k in names if k in samples]
+    fig, axes = figure(max(len(names), 1), title="Bootstrap distributions")
+    for ax, name in zip(axes, names):
+        draws = np.asarray(samples[name], dtype=float)
+        ax.hist(draws, bins=30, color="#1f77b4", alpha=0.75)
+        lo, hi = np.percentile(draws, [2.5, 97.5])
+        ax.axvspan(lo, hi, color="0.8", alpha=0.5, zorder=0)
+        if point and name in point:
+            ax.axvline(point[name], color=OURS, lw=2)
+        ax.set(xlabel=name, ylabel="count", title=f"{name}: 95% [{lo:.3g}, {hi:.3g}]")
+    return fig
+
+
+def form_comparison(x, y, curves: Mapping[str, tuple], scores: Optional[Mapping[str, float]] = None,
+                    xlabel: str = "N (parameters)"):
+    """The same points with several functional forms (power law, logistic, exponential, broken power law);
+    ``curves`` maps name → (x grid, y grid), ``scores`` name → AIC (lower is better)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    fig, (ax,) = figure(title="Functional forms on the same points")
+    ax.plot(x, y, "o", color="0.3", label="runs")
+    best = min(scores, key=scores.get) if scores else None
+    for colour, (name, (gx, gy)) in zip(colours(len(curves)), curves.items()):
+        label = name + (f" (ΔAIC {scores[name] - scores[best]:+.1f})" if scores and name in scores else "")
+        ax.plot(gx, gy, color=colour, lw=2.4 if name == best else 1.4, label=label)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="test loss (nats/token)")
+    ax.legend()
+    if best:
+        note(ax, f"preferred by AIC: {best}")
+    return fig

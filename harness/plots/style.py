@@ -1,0 +1,73 @@
+"""Shared figure styling and saving (PNG + SVG), so every figure reads the same at a glance."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+import numpy as np  # noqa: E402
+
+RC = {
+    "figure.figsize": (6.4, 4.4), "figure.dpi": 110, "savefig.dpi": 130, "savefig.bbox": "tight",
+    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8, "legend.frameon": False,
+    "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+    "lines.linewidth": 1.6, "lines.markersize": 5,
+}
+OURS = "#d62728"
+PUBLISHED = {"kaplan": "#7f7f7f", "hoffmann": "#1f77b4", "besiroglu": "#2ca02c", "other": "#9467bd"}
+
+
+def figure(ncols: int = 1, title: str = ""):
+    """A new styled figure with ``ncols`` axes side by side; returns (fig, list of axes)."""
+    with plt.rc_context(RC):  # a bare Figure: no pyplot registry, nothing to close
+        fig = Figure(figsize=(RC["figure.figsize"][0] * (1 + 0.75 * (ncols - 1)), RC["figure.figsize"][1]),
+                     layout="constrained")
+        axes = fig.subplots(1, ncols, squeeze=False)
+    if title:
+        fig.suptitle(title)
+    for ax in axes[0]:
+        ax.grid(True, which="major", alpha=0.3)
+    return fig, list(axes[0])
+
+
+def colours(n: int):
+    """``n`` distinguishable colours along viridis (small → large)."""
+    return plt.cm.viridis(np.linspace(0.05, 0.9, max(n, 1)))
+
+
+def published_colour(name: str) -> str:
+    """The colour of a published frontier, keyed on the author's name in ``name``."""
+    return next((c for key, c in PUBLISHED.items() if key in name.lower()), PUBLISHED["other"])
+
+
+def note(ax, text: str) -> None:
+    """A small grey note in the axes' lower-left corner."""
+    ax.text(0.02, 0.03, text, transform=ax.transAxes, fontsize=8, color="0.35", va="bottom")
+
+
+def save(fig, out_dir: Path, name: str) -> list[Path]:
+    """Write ``name``.png and ``name``.svg into ``out_dir``; returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    with plt.rc_context(RC):
+        for path in paths:
+            fig.savefig(path)
+    return paths
+
+
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes (for embedding)."""
+    buffer = io.BytesIO()
+    with plt.rc_context(RC):
+        fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def close(fig) -> None:
+    """Release a figure's memory (figures are not registered with pyplot; this clears its artists)."""
+    fig.clear()

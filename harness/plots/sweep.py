@@ -1,0 +1,111 @@
+"""All standard figures of one sweep, from its run table, metrics, fit result and the fitter's extra outputs.
+
+``analysis`` (or the same keys inside the fit dict) carries what the fitter computed; every key is optional:
+  parabolas        [{C, coef: [c0, c1, c2] in log10 N, n_opt, loss_opt}]   isoFLOP fits (approach 2)
+  isoflop_minima   [[C, N_opt], ...]                                        points on our frontier
+  extrapolation    {run_ids: [held-out run ids], predicted: [...], lo: [...], hi: [...]}
+  samples          {alpha: [...], beta: [...], a: [...]}                    bootstrap draws
+  forms            {x: [...], y: [...], curves: {name: [[x...], [y...]]}, aic: {name: value}}
+A figure whose inputs are missing is skipped and listed in ``missing`` with the reason.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from harness.compare import N_COLUMN, law_params
+from harness.plots import data, fits
+from harness.published import chinchilla_frontier, load_registry
+
+FRONTIERS = {"Kaplan 2020": "kaplan2020", "Hoffmann 2022 (A3, unrounded)": "hoffmann2022_a3_unrounded",
+             "Hoffmann 2022 (A1)": "hoffmann2022_a1", "Besiroglu 2024": "besiroglu2024"}
+
+
+def law_callable(fit: Optional[dict]) -> Optional[Callable]:
+    """law(N, D) -> loss for a fit: the fitter's predictor when installed, else the Chinchilla form evaluated."""
+    if not fit or not fit.get("params"):
+        return None
+    try:
+        from harness.fit import get_law
+
+        law = get_law(fit["law"])
+        return lambda n, d: np.asarray(law.predict(fit["params"], N=n, D=d), dtype=float)
+    except (ImportError, AttributeError, KeyError, ValueError):
+        params = law_params(fit)
+        if params is None:
+            return None
+        return lambda n, d: params["E"] + params["A"] / np.asarray(n) ** params["alpha"] \
+            + params["B"] / np.asarray(d) ** params["beta"]
+
+
+def _done(table: pd.DataFrame) -> pd.DataFrame:
+    done = table[table["status"] == "done"] if "status" in table else table
+    return done.dropna(subset=["loss"])
+
+
+def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, fit: Optional[dict] = None,
+                  analysis: Optional[dict] = None) -> tuple[dict, dict]:
+    """({name: Figure}, {name: reason skipped}) for the standard figures of a sweep."""
+    extra = {**(fit or {}), **(analysis or {})}
+    runs = _done(table)
+    n_col = N_COLUMN.get((fit or {}).get("n_convention", "total"), "N")
+    n_col = n_col if n_col in runs else "N"
+    n, d, loss = (runs[c].to_numpy(float) for c in (n_col, "D", "loss"))
+    se = runs["loss_se"].to_numpy(float) if "loss_se" in runs and runs["loss_se"].notna().all() else None
+    law = law_callable(fit)
+    figs, missing = {}, {}
+
+    def attempt(name: str, needs: bool, reason: str, build: Callable) -> None:
+        if needs:
+            figs[name] = build()
+        else:
+            missing[name] = reason
+
+    has_runs = len(runs) > 0
+    attempt("loss_vs_n", has_runs, "no finished runs",
+            lambda: data.loss_vs_n(n, d, loss, law, by=_grouping(n, d), loss_se=se, n_label=f"N ({n_col})"))
+    attempt("loss_vs_d", has_runs, "no finished runs", lambda: data.loss_vs_d(n, d, loss, law, loss_se=se))
+    attempt("isoflop", has_runs and "C" in runs, "no compute column",
+            lambda: data.isoflop(runs["C"].to_numpy(float), n, loss, extra.get("parabolas") or ()))
+    attempt("frontier", True, "", lambda: _frontier_figure(fit, runs, extra))
+    attempt("residuals", has_runs and law is not None, "no fitted law",
+            lambda: data.residuals(n, d, np.log(loss) - np.log(law(n, d))))
+    attempt("extrapolation", "extrapolation" in extra and has_runs, "the fitter gave no hold-out prediction",
+            lambda: _extrapolation_figure(runs, n, loss, extra["extrapolation"]))
+    attempt("bootstrap", bool(extra.get("samples")), "the fitter gave no bootstrap draws",
+            lambda: fits.bootstrap(extra["samples"], _point(fit)))
+    attempt("training_curves", metrics is not None and len(metrics) > 0, "no metrics logged",
+            lambda: data.training_curves(metrics, dict(zip(runs["run_id"], n)) if "run_id" in runs else None))
+    forms = extra.get("forms")
+    attempt("forms", bool(forms), "the fitter gave no functional-form comparison",
+            lambda: fits.form_comparison(forms["x"], forms["y"], {k: tuple(v) for k, v in forms["curves"].items()},
+                                         forms.get("aic")))
+    return figs, missing
+
+
+def _grouping(n: np.ndarray, d: np.ndarray) -> str:
+    """Group by D when the sweep repeats D values, else by tokens/param."""
+    return "D" if len(data._groups(d)) <= len(data._groups(d / n)) else "tokens_per_param"
+
+
+def _point(fit: Optional[dict]) -> dict:
+    if not fit:
+        return {}
+    return {**(fit.get("params") or {}), **(fit.get("derived") or {})}
+
+
+def _frontier_figure(fit: Optional[dict], runs: pd.DataFrame, extra: dict):
+    registry = load_registry()
+    published = {label: (registry[key].optimal_n, registry[key].optimal_d) for label, key in FRONTIERS.items()}
+    ours = chinchilla_frontier(law_params(fit)) if fit and law_params(fit) else None
+    c_lo = float(runs["C"].min()) if len(runs) and "C" in runs else 1e15
+    minima = extra.get("isoflop_minima")
+    points = tuple(np.asarray(minima, dtype=float).T) if minima else None
+    return fits.frontier((min(c_lo, 1e18) / 10, 1e25), published, ours, points)
+
+
+def _extrapolation_figure(runs: pd.DataFrame, n: np.ndarray, loss: np.ndarray, spec: dict):
+    held = runs["run_id"].isin(spec["run_ids"]).to_numpy()
+    return fits.extrapolation(n, loss, held, spec["predicted"], spec.get("lo"), spec.get("hi"))

@@ -80,7 +80,12 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
         return "trained"
     except ClaimLost:
         return "busy"
-    except (KeyboardInterrupt, SystemExit, ConfigError, OSError):
+    except OSError as exc:  # disk full, unwritable: stop the sweep with one line naming where
+        if exc.filename is None:
+            raise OSError(exc.errno, f"{exc.strerror or exc} while writing this run (free space, then rerun: "
+                          "finished runs are kept)", str(run_dir)) from exc
+        raise
+    except (KeyboardInterrupt, SystemExit, ConfigError):
         raise
     except Exception as exc:  # a crashed run is recorded and retried on the next invocation
         atomic_write_json(run_dir / FAILURE_FILE, {"run_id": spec.run_id, "error": f"{type(exc).__name__}: {exc}",

@@ -245,10 +245,8 @@ def records(frame: pd.DataFrame) -> list[dict]:
              for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def format_comparison(rows: pd.DataFrame) -> str:
-    """An aligned text table for the terminal (the --json output carries every column)."""
-    if rows.empty:
-        return "(no published fit reports these quantities)"
+def comparison_view(rows: pd.DataFrame, caveats: bool = False) -> pd.DataFrame:
+    """A compact, display-ready comparison: one string column per idea (ours with CI, theirs ± σ, z, verdict)."""
     view = pd.DataFrame({
         "quantity": rows["quantity"], "entry": rows["entry"],
         "ours [95% CI]": [_fmt_ci(r) for r in rows.itertuples()],
@@ -259,7 +257,17 @@ def format_comparison(rows: pd.DataFrame) -> str:
         "like-for-like": rows["like_for_like"],
         "converted": rows["converted"].map(lambda v: f"{v:.3f}" if math.isfinite(v) else ""),
     })
-    return view.to_string(index=False) + "\n* derived from published values; (S)/(M): not checked against a primary source"
+    if caveats:
+        view["caveats"] = rows["caveats"]
+    return view
+
+
+def format_comparison(rows: pd.DataFrame) -> str:
+    """An aligned text table for the terminal (the --json output carries every column)."""
+    if rows.empty:
+        return "(no published fit reports these quantities)"
+    return comparison_view(rows).to_string(index=False) \
+        + "\n* derived from published values; (S)/(M): not checked against a primary source"
 
 
 def _fmt_ci(row) -> str:

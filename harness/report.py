@@ -1,0 +1,173 @@
+"""One self-contained HTML report of a sweep: plan and provenance, runs, fit, comparison, figures, summary.
+
+Images are embedded as base64 PNG; the page loads nothing from the network.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import jinja2
+import pandas as pd
+
+from harness.compare import (DEFAULT_BUDGETS, compare_fit, comparison_view, context_from, entry_verdicts, frontier_table, law_params,
+                             our_estimates)
+from harness.plots import png_bytes
+from harness.plots.sweep import sweep_figures
+
+RUN_COLUMNS = ["run_id", "status", "N_nonembed", "N_total", "D", "C", "tokens_per_param", "lr", "loss", "loss_se",
+               "loss_bpb", "floor", "wall_time_s"]
+PROVENANCE_COLUMNS = ("git_commit", "device", "corpus_fingerprint", "versions")
+TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title><style>
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+#comparison-table td:last-child{text-align:left;min-width:24em;font-size:11px}.no{color:#999}.inconsistent{color:#b00}
+.summary li{margin:.3em 0}figure{display:inline-block;margin:0 1em 1em 0}img{max-width:560px}.warn{color:#a60}
+</style></head><body>
+<h1>{{ title }}</h1>
+<section id="summary"><h2>What the data support</h2><ul class="summary">
+{% for line in summary %}<li>{{ line }}</li>{% endfor %}</ul></section>
+<section id="provenance"><h2>Plan and provenance</h2>
+<table id="provenance-table">{% for k, v in provenance.items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
+{% if plan %}<h3>Sweep plan</h3>{{ plan }}{% endif %}</section>
+<section id="runs"><h2>Runs</h2>{{ runs }}</section>
+<section id="fit"><h2>Fit</h2>{{ fit_table }}
+{% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}</section>
+<section id="comparison"><h2>Comparison with published fits</h2>
+<p>z = (ours − theirs)/σ<sub>combined</sub>; |z| ≤ 2 is "consistent". "like for like" needs the same N convention and
+loss unit, overlapping scale ranges, and for E, A, B the same data set and tokenizer; caveats say what differs.
+"converted" is the Pearce &amp; Song conversion between total and non-embedding counting. Values marked (S)/(M) were not
+checked against a primary source; * = derived from published values.</p>
+{{ comparison }}<h3>Per published fit</h3>{{ verdicts }}<h3>Compute-optimal frontier</h3>{{ frontier }}</section>
+<section id="figures"><h2>Figures</h2>
+{% for name, data in figures %}<figure><img alt="{{ name }}" src="data:image/png;base64,{{ data }}"><figcaption>{{ name }}</figcaption></figure>{% endfor %}
+{% if missing %}<p>Not drawn: {% for k, v in missing.items() %}{{ k }} ({{ v }}){% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}
+</section></body></html>
+""")
+
+
+def _html_table(frame: Optional[pd.DataFrame], table_id: str) -> str:
+    if frame is None or frame.empty:
+        return f'<p id="{table_id}">(none)</p>'
+    text = frame.to_html(index=False, table_id=table_id, na_rep="–", float_format=lambda v: f"{v:.4g}", border=0)
+    return jinja2.utils.markupsafe.Markup(text)
+
+
+def provenance(table: pd.DataFrame, fit: Optional[dict] = None) -> dict:
+    """Git commit(s), library versions, device(s) and corpus fingerprint(s) found in the run table."""
+    out = {"runs": f"{len(table)} ({int((table.get('status') == 'done').sum()) if 'status' in table else '?'} done)"}
+    for col in PROVENANCE_COLUMNS:
+        values = sorted({str(v) for v in table[col].dropna()}) if col in table else []
+        out[col] = "; ".join(values) if values else "not recorded"
+    if fit:
+        out["fit"] = f"{fit.get('law')} law, {fit.get('objective', '?')} objective, {fit.get('n_points', '?')} points, " \
+                     f"N convention {fit.get('n_convention', '?')}"
+    return out
+
+
+def fit_table(fit: Optional[dict], budgets=DEFAULT_BUDGETS) -> Optional[pd.DataFrame]:
+    """Parameters and derived quantities of the fit with their 95% intervals."""
+    if not fit:
+        return None
+    rows = [{"quantity": k, "value": e.value, "ci_low": e.lo, "ci_high": e.hi} for k, e in our_estimates(fit, budgets).items()]
+    return pd.DataFrame(rows)
+
+
+def _fmt(estimate) -> str:
+    if math.isfinite(estimate.lo):
+        return f"{estimate.value:.3g} [{estimate.lo:.3g}, {estimate.hi:.3g}]"
+    return f"{estimate.value:.3g} (no interval)"
+
+
+def summary_lines(fit: Optional[dict], rows: Optional[pd.DataFrame], analysis: dict, table: pd.DataFrame) -> list[str]:
+    """Plain-language statements of what the data support, each with its number."""
+    if not fit:
+        return [f"{len(table)} runs recorded; no fit available yet, so no exponents or comparisons."]
+    est = our_estimates(fit, ())
+    lines = ["; ".join(f"{k} = {_fmt(est[k])}" for k in ("alpha", "beta", "a", "b", "E") if k in est)
+             + " (95% intervals)"]
+    ctx = context_from(fit, table)
+    if ctx.ranges.get("N"):
+        lo, hi = ctx.ranges["N"]
+        lines.append(f"Fitted on {fit.get('n_points', len(table))} runs spanning N {lo:.3g}–{hi:.3g} "
+                     f"({math.log10(hi / lo):.1f} decades, {ctx.n_convention} parameters).")
+    lines += _form_line(analysis.get("forms") or fit.get("forms")) + _extrapolation_line(analysis, fit, table)
+    if rows is not None and not rows.empty:
+        lines += _comparison_lines(rows)
+    lines += [f"Fit warning: {w}" for w in fit.get("warnings") or []]
+    return lines
+
+
+def _form_line(forms: Optional[dict]) -> list[str]:
+    aic = (forms or {}).get("aic") or {}
+    if len(aic) < 2:
+        return []
+    ranked = sorted(aic, key=aic.get)
+    return [f"{ranked[0]} preferred over {ranked[1]} by ΔAIC = {aic[ranked[1]] - aic[ranked[0]]:.1f}"
+            + (f" (worst: {ranked[-1]}, ΔAIC = {aic[ranked[-1]] - aic[ranked[0]]:.1f})" if len(ranked) > 2 else "") + "."]
+
+
+def _extrapolation_line(analysis: dict, fit: dict, table: pd.DataFrame) -> list[str]:
+    spec = analysis.get("extrapolation") or fit.get("extrapolation")
+    if not spec or "run_id" not in table:
+        return []
+    actual = table.set_index("run_id").loc[spec["run_ids"], "loss"].to_numpy(float)
+    errors = 100 * abs(pd.Series(spec["predicted"], dtype=float).to_numpy() - actual) / actual
+    return [f"Extrapolation error to the {len(actual)} largest run(s), held out of the fit: max {errors.max():.2g} %."]
+
+
+def _comparison_lines(rows: pd.DataFrame) -> list[str]:
+    comparable = rows[rows["like_for_like"] != "no"]
+    verdicts = entry_verdicts(comparable) if not comparable.empty else pd.DataFrame(columns=["entry", "verdict"])
+    lines = []
+    for verdict in ("consistent", "inconsistent"):
+        names = verdicts.loc[verdicts["verdict"] == verdict, "entry"].tolist()
+        if names:
+            lines.append(f"{verdict.capitalize()} (|z| {'≤' if verdict == 'consistent' else '>'} 2) with: "
+                         f"{', '.join(names)} — like-for-like or approximately so.")
+    skipped = sorted(set(rows["entry"]) - set(comparable["entry"]))
+    if skipped:
+        lines.append(f"Not like for like (different N convention, loss unit, data set or scale): {len(skipped)} "
+                     "published fits; see the caveats column before reading their z.")
+    return lines
+
+
+def build_report(table: pd.DataFrame, fit: Optional[dict] = None, metrics: Optional[pd.DataFrame] = None,
+                 analysis: Optional[dict] = None, plan: Optional[pd.DataFrame] = None, title: str = "Sweep report",
+                 budgets=DEFAULT_BUDGETS, registry: Optional[dict] = None) -> str:
+    """The report as one HTML string (figures embedded)."""
+    analysis = analysis or {}
+    ctx = context_from(fit, table) if fit else None
+    rows = compare_fit(fit, registry, budgets, ctx) if fit else None
+    figs, missing = sweep_figures(table, metrics, fit, analysis)
+    images = [(name, base64.b64encode(png_bytes(fig)).decode("ascii")) for name, fig in figs.items()]
+    view = comparison_view(rows, caveats=True) if rows is not None else None
+    return TEMPLATE.render(
+        title=title, summary=summary_lines(fit, rows, analysis, table), provenance=provenance(table, fit),
+        plan=_html_table(plan, "plan-table") if plan is not None else "",
+        runs=_html_table(table[[c for c in RUN_COLUMNS if c in table]], "runs-table"),
+        fit_table=_html_table(fit_table(fit, budgets), "fit-table"), warnings=(fit or {}).get("warnings") or [],
+        comparison=_html_table(view, "comparison-table"),
+        verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
+        frontier=_html_table(frontier_table(fit, registry, budgets) if fit and law_params(fit) else None,
+                             "frontier-table"),
+        figures=images, missing=missing)
+
+
+def write_report(text: str, out: Path) -> Path:
+    """Write the HTML to ``out`` (parents created) and return the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def fit_json(fit: dict) -> str:
+    """A fit dict as pretty JSON (numpy values made plain) for embedding or logging."""
+    return json.dumps(fit, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else html.escape(str(v)))

@@ -1,0 +1,198 @@
+"""CLI commands ``compare``, ``plot`` and ``report`` (added by :func:`register`), and the quickstart's last step."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from harness.config import ConfigError
+
+RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory.")
+FIT_OPT = typer.Option(None, "--fit", help="Use this fit JSON (from `harness fit --json`) instead of fitting.")
+BUDGET_OPT = typer.Option(None, "--budget", help="Compute budget (FLOP) for tokens/param; repeatable.")
+
+
+def read_fit_json(path: Path) -> dict:
+    """A fit dict from a JSON file; ConfigError (one line) if unreadable or not a fit."""
+    try:
+        fit = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read fit JSON ({type(exc).__name__})") from None
+    if not isinstance(fit, dict) or not isinstance(fit.get("params"), dict):
+        raise ConfigError(f"{path}: not a fit result (expected an object with 'params')")
+    return fit
+
+
+def sweep_context(source: str) -> dict:
+    """Data set, tokenizer and loss unit of a sweep file (empty when the source is not a sweep YAML)."""
+    if not source.endswith((".yaml", ".yml")):
+        return {}
+    from harness.config import load_sweep
+
+    data = load_sweep(source).data
+    dataset = data.source + (f":{data.path}" if data.path else "")
+    tokenizer = {"bpe": f"bpe ({data.bpe_vocab_size})", "pretrained": f"pretrained {data.tokenizer_name}"}.get(
+        data.tokenizer, data.tokenizer)
+    return {"dataset": dataset, "tokenizer": tokenizer, "loss_unit": "nats_per_token"}
+
+
+def fit_table(table: pd.DataFrame, law: str = "chinchilla") -> Optional[dict]:
+    """Fit the done runs with the fitter (harness.fit.fit_law); None when the fitter is not installed."""
+    try:
+        from harness.fit import fit_law
+    except ImportError:
+        return None
+    done = table[table["status"] == "done"] if "status" in table else table
+    if len(done) < 5:
+        raise ConfigError(f"{len(done)} finished runs: too few to fit a {law} law (need at least 5)")
+    return fit_law(done, law=law).to_dict()
+
+
+def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None) -> tuple[Optional[pd.DataFrame], dict]:
+    """(run table or None, fit dict) from a sweep (fitting it unless ``fit_path``) or a fit JSON file."""
+    from harness.store import load_table
+
+    if source.endswith(".json"):
+        return None, read_fit_json(Path(source))
+    table = load_table(source, results)
+    fit = read_fit_json(fit_path) if fit_path else fit_table(table)
+    if fit is None:
+        raise ConfigError("no fitter installed (harness.fit): pass --fit FIT_JSON")
+    return table, {**sweep_context(source), **fit}
+
+
+def _metrics(source: str, results: Path) -> Optional[pd.DataFrame]:
+    from harness.store import load_metrics, resolve_sweep_source
+
+    return load_metrics(resolve_sweep_source(source, results))
+
+
+def _plan(source: str) -> Optional[pd.DataFrame]:
+    if not source.endswith((".yaml", ".yml")):
+        return None
+    from harness.plan import load_and_expand, plan_table
+
+    return plan_table(load_and_expand(source)[1])
+
+
+def log_to_wandb(sweep: str, fit: dict, rows: pd.DataFrame, figure_paths: list[Path], directory: Path) -> None:
+    """Log the fit, the comparison table and the figures to one wandb run in the sweep's group (offline without
+    a key)."""
+    import os
+
+    import wandb
+
+    from harness.tracking import wandb_mode
+
+    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "scaling-harness"), group=sweep, name=f"{sweep}-analysis",
+                     job_type="analysis", dir=str(directory), mode=wandb_mode(), reinit="finish_previous",
+                     settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+    run.summary.update({f"fit/{k}": v for k, v in {**fit.get("params", {}), **fit.get("derived", {})}.items()
+                        if isinstance(v, (int, float))})
+    run.log({"comparison": wandb.Table(dataframe=rows.astype({"derived": str})),
+             **{f"figures/{p.stem}": wandb.Image(str(p)) for p in figure_paths if p.suffix == ".png"}})
+    run.finish()
+
+
+def _budgets(budget: Optional[list[float]]):
+    from harness.compare import DEFAULT_BUDGETS
+
+    return tuple(budget) if budget else DEFAULT_BUDGETS
+
+
+def compare_command(source: str = typer.Argument(..., help="Sweep (file or name) or a fit JSON file."),
+                    results: Path = RESULTS_OPT, budget: Optional[list[float]] = BUDGET_OPT,
+                    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+                    fit: Optional[Path] = FIT_OPT) -> None:
+    """Compare this sweep's α, β, a, b, E and tokens/param with every published fit that reports them."""
+    from harness.compare import (compare_fit, context_from, entry_verdicts, format_comparison, frontier_table,
+                                 records)
+
+    table, fit_dict = load_inputs(source, results, fit)
+    budgets = _budgets(budget)
+    rows = compare_fit(fit_dict, budgets=budgets, context=context_from(fit_dict, table))
+    front = frontier_table(fit_dict, budgets=budgets)
+    if as_json:
+        typer.echo(json.dumps({"comparison": records(rows), "verdicts": records(entry_verdicts(rows)),
+                               "frontier": records(front)}, indent=1))
+        return
+    typer.echo(format_comparison(rows))
+    typer.echo("\ncompute-optimal frontier (each in its own N convention):")
+    typer.echo(front.to_string(index=False, float_format="{:.4g}".format))
+
+
+def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
+                 out: Path = typer.Option(..., "--out", help="Directory for the PNG and SVG files."),
+                 results: Path = RESULTS_OPT, fit: Optional[Path] = FIT_OPT) -> None:
+    """Write the standard figures of a sweep (PNG and SVG)."""
+    from harness.plots import save
+    from harness.plots.sweep import sweep_figures
+
+    table, fit_dict = load_inputs(sweep, results, fit)
+    figs, missing = sweep_figures(table, _metrics(sweep, results), fit_dict)
+    paths = [p for name, fig in figs.items() for p in save(fig, out, name)]
+    typer.echo(f"wrote {len(paths)} files to {out}")
+    for name, reason in missing.items():
+        typer.echo(f"skipped {name}: {reason}")
+
+
+def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."), results: Path = RESULTS_OPT,
+                   out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default results/<sweep>/report.html)."),
+                   fit: Optional[Path] = FIT_OPT, no_wandb: bool = typer.Option(False, "--no-wandb"),
+                   budget: Optional[list[float]] = BUDGET_OPT) -> None:
+    """Write one self-contained HTML report: plan, provenance, runs, fit, comparison, figures, summary."""
+    from harness.store import resolve_sweep_source
+
+    directory = resolve_sweep_source(sweep, results)
+    table, fit_dict = load_inputs(sweep, results, fit)
+    path = write_sweep_report(directory, table, fit_dict, out or directory / "report.html", _budgets(budget),
+                              plan=_plan(sweep), metrics=_metrics(sweep, results), use_wandb=not no_wandb)
+    typer.echo(f"wrote {path}")
+
+
+def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[dict], out: Path, budgets, plan=None,
+                       metrics=None, use_wandb: bool = False) -> Path:
+    """Build and write the report (and, with ``use_wandb``, log fit, comparison and figures); returns its path."""
+    from harness.compare import compare_fit, context_from
+    from harness.plots import save
+    from harness.plots.sweep import sweep_figures
+    from harness.report import build_report, write_report
+
+    text = build_report(table, fit, metrics, plan=plan, title=f"Sweep report: {Path(directory).name}", budgets=budgets)
+    path = write_report(text, out)
+    if use_wandb and fit:
+        figs, _ = sweep_figures(table, metrics, fit)
+        paths = [p for name, fig in figs.items() for p in save(fig, Path(directory) / "figures", name)]
+        rows = compare_fit(fit, budgets=budgets, context=context_from(fit, table))
+        log_to_wandb(Path(directory).name, fit, rows, paths, Path(directory))
+    return path
+
+
+def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = True) -> None:
+    """The quickstart's last step: fit, a short comparison, figures and the HTML report in the sweep directory."""
+    from harness.compare import DEFAULT_BUDGETS
+    from harness.report import summary_lines
+
+    fit = fit_table(table)
+    if fit is None:
+        typer.echo("fit: the fitter (harness.fit) is not installed; no fit, comparison or report")
+        return
+    path = write_sweep_report(directory, table, fit, Path(directory) / "report.html", DEFAULT_BUDGETS,
+                              metrics=_metrics(Path(directory).name, Path(directory).parent), use_wandb=use_wandb)
+    from harness.compare import compare_fit, context_from
+
+    rows = compare_fit(fit, context=context_from(fit, table))
+    typer.echo("\n== what the data support ==")
+    for line in summary_lines(fit, rows, {}, table):
+        typer.echo(f"- {line}")
+    typer.echo(f"report: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``compare``, ``plot`` and ``report`` to the harness CLI."""
+    app.command("compare")(compare_command)
+    app.command("plot")(plot_command)
+    app.command("report")(report_command)

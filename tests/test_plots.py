@@ -108,5 +108,5 @@ def test_sweep_figures_say_what_is_missing(table):
 
 def test_law_callable_evaluates_the_chinchilla_form():
     law = law_callable(FIT)
-    assert law(np.array([1e6]), np.array([1e8]))[0] == pytest.approx(chinchilla(1e6, 1e8)[0] if np.ndim(chinchilla(1e6, 1e8)) else chinchilla(1e6, 1e8))
+    assert law(np.array([1e6]), np.array([1e8]))[0] == pytest.approx(float(chinchilla(1e6, 1e8)))
     assert law_callable({"law": "x", "params": {}}) is None

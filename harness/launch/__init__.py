@@ -36,7 +36,7 @@ def prepare(sweep: SweepConfig, results_root: Path) -> tuple[Path, list[RunSpec]
 def check_safe(option: str, value: Any) -> None:
     """Refuse option values that could smuggle lines or shell syntax into a submission script."""
     if value is not None and not _SAFE_VALUE.match(str(value)):
-        raise ConfigError(f"{option}: '{value}' is not a plain name (letters, digits, _ . , : = @ + / -)")
+        raise ConfigError(f"{option}: {str(value)!r} is not a plain name (letters, digits, _ . , : = @ + / -)")
 
 
 def check_positive(option: str, value: float, allow_zero: bool = False) -> None:

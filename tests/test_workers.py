@@ -101,6 +101,7 @@ def _cli(args: list[str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_killing_one_worker_neither_hangs_nor_loses_runs(sweep_file, tmp_path):
     path = sweep_file({"budgets": {"tokens": [256 * 300, 256 * 40, 256 * 50]},
                        "training": {"checkpoint_interval": 20}})

@@ -122,8 +122,8 @@ def _assert_exactly_once(results: Path, expected: dict[str, dict]) -> None:
     assert debris == []
 
 
-DRILL = {"budgets": {"tokens": [256 * 200, 256 * 250, 256 * 300]},
-         "training": {"checkpoint_interval": 10, "eval_interval": 50}}
+DRILL = {"budgets": {"tokens": [256 * 6000, 256 * 8000, 256 * 10000]},  # ~500 steps/s here: ~50 s of training
+         "training": {"checkpoint_interval": 50, "eval_interval": 500}}
 
 
 @pytest.mark.slow
@@ -139,9 +139,9 @@ def test_twenty_kill9_moments_across_a_sweep_lose_and_duplicate_nothing(sweep_fi
     while kills < 20 and attempts < 60:
         attempts += 1
         victim = _start(["run", str(path), "--results", str(results), "--lease", "0"])
-        time.sleep(rng.uniform(1.0, 8.0))  # start-up takes ~4 s here: moments fall in start-up, training, writes
+        time.sleep(rng.uniform(3.0, 9.0))  # start-up takes ~4.5 s here: moments fall in start-up, training, writes
         if victim.poll() is None:
-            mid_run += bool(list(results.glob("tiny/*/metrics.jsonl")) and list(results.glob("tiny/*/claim")))
+            mid_run += bool(list(results.glob("tiny/*/claim")))
             victim.send_signal(signal.SIGKILL)
             kills += 1
         victim.wait()

@@ -82,12 +82,16 @@ def run(
     outcome = run_sweep(config, results, workers=count, options=options, gpus=gpus)
     typer.echo(f"sweep {config.name}: trained {len(outcome.trained)}, already done {len(outcome.skipped)}, "
                f"busy elsewhere {len(outcome.busy)}, failed {len(outcome.failed)} → {results / config.name}")
+    if outcome.lost_workers:
+        typer.echo(f"warning: {outcome.lost_workers} worker process(es) died; rerun to finish their runs", err=True)
     if outcome.failed:
         from harness.store import read_json, sweep_dir
 
         for run_id in outcome.failed:
             failure = read_json(sweep_dir(results, config.name) / run_id / "failure.json") or {}
             typer.echo(f"failed: {run_id}: {failure.get('error', 'unknown error')}", err=True)
+        raise typer.Exit(1)
+    if outcome.lost_workers:
         raise typer.Exit(1)
 
 

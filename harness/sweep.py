@@ -62,20 +62,47 @@ def check_stored_spec(run_dir: Path, spec: RunSpec) -> None:
                           "move the directory away or restore the spec")
 
 
-def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> str:
-    """Run one spec if it is neither finished nor claimed: 'skipped', 'busy', 'trained' or 'failed'."""
-    run_dir = root / spec.run_id
-    check_stored_spec(run_dir, spec)
+def _decide_here(run_dir: Path, claim: Claim) -> str:
     if read_result(run_dir) is not None:
         return "skipped"
-    claim = Claim(run_dir, owner, lease_s=options.lease_s)
     if not claim.acquire():
         return "busy"
+    if read_result(run_dir) is not None:  # finished between our check and our claim
+        claim.release()
+        return "skipped"
+    _remove_torn_temp_files(run_dir)
+    return "go"
+
+
+def _decide(run_dir: Path, claim: Claim, main: bool, processes: int) -> str:
+    """'go', 'skipped' or 'busy': decided by rank 0 and shared with every rank of a DDP launch."""
+    if processes == 1:
+        return _decide_here(run_dir, claim)
+    from accelerate.utils import broadcast_object_list
+
+    decision = [_decide_here(run_dir, claim) if main else None]
+    broadcast_object_list(decision, from_process=0)
+    return decision[0]
+
+
+def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> str:
+    """Run one spec if it is neither finished nor claimed: 'skipped', 'busy', 'trained' or 'failed'.
+
+    Under a multi-process launch (accelerate launch / torchrun), rank 0 holds the claim and the other
+    ranks follow its decision, so one run trains on all processes exactly once.
+    """
+    import torch
+    from accelerate import PartialState
+
+    run_dir, state = root / spec.run_id, PartialState(cpu=not torch.cuda.is_available())
+    main = state.is_main_process
+    check_stored_spec(run_dir, spec)
+    claim = Claim(run_dir, owner, lease_s=options.lease_s)
+    decision = _decide(run_dir, claim, main, state.num_processes)
+    if decision != "go":
+        return decision
     try:
-        if read_result(run_dir) is not None:  # finished between our check and our claim
-            return "skipped"
-        _remove_torn_temp_files(run_dir)
-        train(spec, run_dir, replace(options.train, heartbeat=claim.heartbeat))
+        train(spec, run_dir, replace(options.train, heartbeat=claim.heartbeat if main else None))
         (run_dir / FAILURE_FILE).unlink(missing_ok=True)
         return "trained"
     except ClaimLost:
@@ -88,11 +115,13 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
     except (KeyboardInterrupt, SystemExit, ConfigError):
         raise
     except Exception as exc:  # a crashed run is recorded and retried on the next invocation
-        atomic_write_json(run_dir / FAILURE_FILE, {"run_id": spec.run_id, "error": f"{type(exc).__name__}: {exc}",
-                                                   "traceback": traceback.format_exc()[-4000:]})
+        if main:
+            atomic_write_json(run_dir / FAILURE_FILE, {"run_id": spec.run_id, "error": f"{type(exc).__name__}: {exc}",
+                                                       "traceback": traceback.format_exc()[-4000:]})
         return "failed"
     finally:
-        claim.release()
+        if main:
+            claim.release()
 
 
 def _remove_torn_temp_files(run_dir: Path) -> None:

@@ -49,3 +49,16 @@ if __name__ == "__main__":  # the script each DDP rank runs
     from harness.train import TrainOptions, train
 
     train(RunSpec.model_validate_json(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), TrainOptions(progress=False))
+
+
+def test_harness_run_under_torchrun_trains_each_run_once_on_both_ranks(sweep_file, tmp_path):
+    path = sweep_file({"model": {"shapes": [{"n_layer": 1, "d_model": 32, "n_head": 2},
+                                            {"n_layer": 2, "d_model": 32, "n_head": 2}]}})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "harness", "run", str(path), "--results", str(tmp_path / "results"), "--no-wandb"]
+    done = subprocess.run(cmd, env=env, cwd=REPO, text=True, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "tiny").glob("*/result.json")]
+    assert len(records) == 2 and all(r["num_processes"] == 2 and r["status"] == "done" for r in records)
+    assert done.stdout.count("trained 2, already done 0") == 2  # each rank reports the same decisions

@@ -177,7 +177,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         atomic_write_json(run_dir / SPEC_FILE, spec.model_dump(mode="json"))
         reset_metrics(run_dir / METRICS_FILE, state["step"])
     tracker = Tracker(options.use_wandb and main, spec.run_id, spec.sweep, spec.model_dump(mode="json"), run_dir)
-    step, best, status, reason = state["step"], state["best_loss"], "done", ""
+    step, best, status, reason, final_eval = state["step"], state["best_loss"], "done", "", None
     train_loss, t0, start_step = state["last_loss"], time.perf_counter(), state["step"]
     bar = tqdm(total=spec.steps, initial=step, desc=spec.run_id[:40], leave=False, position=1, unit="step",
                disable=None if options.progress and main else True)
@@ -193,6 +193,8 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         best = min(best, train_loss) if math.isfinite(train_loss) else best
         elapsed = time.perf_counter() - t0
         row = _metrics_row(ctx, step, train_loss, elapsed, start_step, options)
+        if row and "eval_loss" in row:
+            final_eval = (row["eval_loss"], row["eval_loss_se"])
         if row and main:
             _append_metrics(run_dir / METRICS_FILE, row)
             tracker.log(row)
@@ -206,7 +208,8 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
             acc.wait_for_everyone()
     bar.close()
     elapsed = time.perf_counter() - t0
-    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - start_step)
+    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - start_step,
+                     final_eval if step == spec.steps else None)
     result["resumed_from_step"] = start_step
     if main:
         _finish_files(ctx, run_dir, result, options)
@@ -217,7 +220,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
 
 def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, options: TrainOptions) -> Optional[dict]:
     spec = ctx.spec
-    do_eval = spec.eval_interval and step % spec.eval_interval == 0 and step < spec.steps
+    do_eval = (spec.eval_interval and step % spec.eval_interval == 0) or (step == spec.steps and math.isfinite(loss))
     if not (do_eval or step % _log_interval(spec, options) == 0 or step == spec.steps or not math.isfinite(loss)):
         return None
     tokens_per_step = spec.batch_size * spec.context_length
@@ -236,11 +239,11 @@ def _append_metrics(path: Path, row: dict) -> None:
 
 
 def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss: float, elapsed: float,
-            steps_here: int) -> dict:
+            steps_here: int, final_eval: Optional[tuple[float, float]]) -> dict:
     spec, acc = ctx.spec, ctx.accelerator
     loss = se = None
     if status == "done":
-        loss, se = evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device)
+        loss, se = final_eval or evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device)
     flops = spec.flops
     tokens_per_s = steps_here * spec.batch_size * spec.context_length / max(elapsed, 1e-9)
     peak = peak_flops(acc.device)

@@ -27,7 +27,9 @@ def test_pulse_plan_run_record_table(sweep_file, tmp_path):
     table = load_results(results / "tiny")
     assert list(table["run_id"]) == [spec.run_id] and table.loc[0, "N"] == spec.N_total
     metrics = load_metrics(results / "tiny")
-    assert metrics["step"].max() == spec.steps and metrics["eval_loss"].notna().sum() >= 1
+    assert metrics["step"].max() == spec.steps and metrics["eval_loss"].notna().sum() >= 2
+    last = metrics[metrics["step"] == spec.steps].iloc[0]
+    assert last["eval_loss"] == result["loss"]  # the final eval is both the record's loss and the curve's end
     assert (metrics["tokens"] == metrics["step"] * 256).all()
 
 

@@ -266,7 +266,8 @@ def isoflop_fit(table: pd.DataFrame, n_col: str = "N", c_col: str = "C", loss_co
         warnings.append(f"{int((~par['used']).sum())} budget(s) left out of the frontier: minimum not interior")
     warnings += front["warnings"]
     return IsoflopResult(parabolas=par, a=front["a"], a_coef=front["a_coef"], b=front["b"], b_coef=front["b_coef"],
-                         ci=front["ci"], warnings=tuple(dict.fromkeys(warnings)), n_col=n_col, c_col=c_col, weighted=weighted)
+                         ci=front["ci"], warnings=tuple(dict.fromkeys(warnings)), n_col=n_col, c_col=c_col,
+                         weighted=weighted)
 
 
 # ------------------------------------------------------------------------------------------------ approach 1

@@ -162,6 +162,17 @@ class Problem:
         hess = np.stack(cols, axis=-1)
         return 0.5 * (hess + hess.transpose(0, 2, 1))
 
+    def value_and_grad(self, theta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(objective, gradient [B, q]) per batch row, without the Hessian (for quasi-Newton reference runs)."""
+        with np.errstate(all="ignore"):
+            f = self.log_pred(theta)
+            val, psi, _ = self.objective.rho(self._residual(f))
+            jac, _ = self._jacobian(theta, f)
+            c = w * psi if self.objective.space == "log" else w * psi * np.exp(f)
+            norm = w.sum(-1) if self.objective.reduction == "mean" else np.ones(len(theta))
+            value = (w * val).sum(-1) / norm
+        return value, -np.einsum("bn,bqn->bq", c, jac) / norm[:, None]
+
     def derivatives(self, theta: np.ndarray, w: np.ndarray) -> tuple:
         """(objective, gradient [B, q], Hessian [B, q, q], Gauss–Newton/IRLS Hessian [B, q, q]) per batch row."""
         with np.errstate(all="ignore"):

@@ -1,0 +1,53 @@
+"""Quantities derived from a fitted Chinchilla-form law (Hoffmann et al. 2022, Eq. 4 and Appendix D.2)."""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_BUDGETS = (1e21, 5.76e23)
+
+
+def exponents(alpha, beta) -> dict:
+    """a = beta/(alpha+beta) (N_opt ∝ C^a) and b = alpha/(alpha+beta) (D_opt ∝ C^b)."""
+    return {"a": beta / (alpha + beta), "b": alpha / (alpha + beta)}
+
+
+def g_factor(params: dict):
+    """G = (alpha·A / (beta·B))^(1/(alpha+beta)), so N_opt = G (C/6)^a and D_opt = G^-1 (C/6)^b."""
+    p = params
+    return (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / (p["alpha"] + p["beta"]))
+
+
+def compute_optimal(params: dict, compute) -> tuple:
+    """(N_opt, D_opt) at compute C = 6ND for a Chinchilla-form law."""
+    c = np.asarray(compute, dtype=float)
+    ex, g = exponents(params["alpha"], params["beta"]), g_factor(params)
+    return g * (c / 6.0) ** ex["a"], (c / 6.0) ** ex["b"] / g
+
+
+def halving_cost(params: dict) -> dict:
+    """Factor by which N (resp. D) must grow to halve its reducible-loss term: 2^(1/alpha), 2^(1/beta)."""
+    return {"halve_factor_N": 2.0 ** (1.0 / params["alpha"]), "halve_factor_D": 2.0 ** (1.0 / params["beta"])}
+
+
+def chinchilla_derived(params: dict, budgets=DEFAULT_BUDGETS) -> dict:
+    """a, b, G, halving factors and, per budget C, N_opt, D_opt and tokens per parameter (keys like N_opt@1e+21).
+    Works elementwise, so ``params`` may hold arrays of bootstrap draws."""
+    out = {**exponents(params["alpha"], params["beta"]), "G": g_factor(params), **halving_cost(params)}
+    for c in budgets:
+        n_opt, d_opt = compute_optimal(params, c)
+        out.update({f"N_opt@{c:.3g}": n_opt, f"D_opt@{c:.3g}": d_opt, f"tokens_per_param@{c:.3g}": d_opt / n_opt})
+    return out
+
+
+def power_derived(params: dict) -> dict:
+    """For a one-variable power law with floor: the factor on x that halves the reducible loss, 2^(1/alpha)."""
+    return {"halve_factor": 2.0 ** (1.0 / params["alpha"])}
+
+
+def derived_for(law_name: str, params: dict, budgets=DEFAULT_BUDGETS) -> dict:
+    """Derived quantities for a law's natural parameters (empty for laws without any)."""
+    if law_name in ("chinchilla", "data_constrained"):
+        return chinchilla_derived(params, budgets)
+    if law_name.startswith("power_"):
+        return power_derived(params)
+    return {}

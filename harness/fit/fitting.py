@@ -1,0 +1,177 @@
+"""``fit_law``: approach 3 (a parametric law fitted to every run) with uncertainty, warnings and derived quantities."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from harness.fit.derived import DEFAULT_BUDGETS, derived_for
+from harness.fit.estimate import OBJECTIVES, Objective, Problem, basin_count, multistart
+from harness.fit.laws import Law, get_law
+from harness.fit.table import prepare
+from harness.fit.uncertainty import bootstrap_thetas, hessian_se, identification_warnings, percentile_ci
+from harness.config import ConfigError
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """One fitted law. ``params``/``ci``/``se``/``derived`` are dicts by name; ``samples`` holds bootstrap draws."""
+
+    law: str
+    objective: str
+    params: dict
+    ci: dict
+    se: dict
+    objective_value: float
+    n_points: int
+    n_starts: int
+    n_best_basin: int
+    converged: bool
+    warnings: tuple
+    derived: dict
+    n_convention: str
+    c_convention: str
+    ci_level: float = 0.95
+    objective_options: dict = field(default_factory=dict)
+    ranges: dict = field(default_factory=dict)
+    samples: Optional[dict] = field(default=None, repr=False)
+
+    def to_dict(self, samples: bool = True) -> dict:
+        """The JSON shape of ``harness fit --json`` (plus bootstrap ``samples`` when present and asked for)."""
+        out = {"law": self.law, "objective": self.objective, "params": _floats(self.params), "ci": self.ci,
+               "se": _floats(self.se), "objective_value": self.objective_value, "n_points": self.n_points,
+               "warnings": list(self.warnings), "derived": _floats(self.derived), "n_convention": self.n_convention,
+               "c_convention": self.c_convention, "n_starts": self.n_starts, "n_best_basin": self.n_best_basin,
+               "converged": self.converged, "ci_level": self.ci_level, "objective_options": self.objective_options,
+               "ranges": self.ranges}
+        if samples and self.samples:
+            out["samples"] = {k: [float(v) for v in draws] for k, draws in self.samples.items()}
+        return out
+
+
+def _floats(values: dict) -> dict:
+    return {k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in values.items()}
+
+
+def _theta_index(law: Law, name: str) -> int:
+    """Which theta entry carries natural parameter ``name``."""
+    base = {k: 1.5 for k in law.param_names}
+    moved = dict(base, **{name: 2.5})
+    diff = np.flatnonzero(~np.isclose(law.from_natural(base), law.from_natural(moved)))
+    return int(diff[0])
+
+
+def fixed_theta(law: Law, fixed: Optional[dict]) -> np.ndarray:
+    """Full theta with NaN for free entries and the transformed value of each fixed natural parameter."""
+    out = np.full(len(law.theta_names), np.nan)
+    if fixed:
+        unknown = set(fixed) - set(law.param_names)
+        if unknown:
+            raise ConfigError(f"fixed: unknown parameter(s) {', '.join(sorted(unknown))} of the {law.name} law")
+        full = law.from_natural({k: float(fixed.get(k, 1.5)) for k in law.param_names})
+        for name in fixed:
+            i = _theta_index(law, name)
+            out[i] = full[i]
+    return out
+
+
+def _starts(law: Law, x: dict, y: np.ndarray, problem: Problem, starts) -> np.ndarray:
+    if starts is None:
+        grid = law.grid(x, y)
+    elif isinstance(starts, dict):
+        grid = law.from_natural(starts)[None, :]
+    else:
+        grid = np.atleast_2d(np.asarray(starts, float))
+    if grid.shape[1] == len(law.theta_names):
+        grid = grid[:, problem.free]
+    return np.unique(grid, axis=0) if len(grid) > 1 else grid
+
+
+def scipy_reference(problem: Problem, starts: np.ndarray, weights: np.ndarray, method: str = "L-BFGS-B",
+                    options: Optional[dict] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plain approach: ``scipy.optimize.minimize`` from each start in turn (exact gradient, default tolerances
+    unless ``options``). Returns (theta [S, q], objective [S], success [S])."""
+    w = weights[None, :]
+
+    def fun(t):
+        value, grad = problem.value_and_grad(t[None, :], w)
+        return float(value[0]), grad[0]
+
+    bounds = list(zip(problem.lower, problem.upper)) if method == "L-BFGS-B" else None
+    results = [minimize(fun, s, jac=True, method=method, bounds=bounds, options=options or {}) for s in starts]
+    return (np.array([r.x for r in results]), np.array([r.fun for r in results]),
+            np.array([bool(r.success) for r in results]))
+
+
+def make_objective(objective: str, delta: float, space: str, reduction: str) -> Objective:
+    """Validated Objective from option strings."""
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"--objective: unknown '{objective}' ({', '.join(OBJECTIVES)})")
+    if space not in ("log", "linear") or reduction not in ("sum", "mean") or not delta > 0:
+        raise ConfigError(f"objective options: space log|linear, reduction sum|mean, delta > 0 "
+                          f"(got {space}, {reduction}, {delta})")
+    return Objective(objective, float(delta), space, reduction)
+
+
+def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str = "huber", delta: float = 1e-3,
+            space: str = "log", reduction: str = "sum", bootstrap: int = 0, seed: int = 0,
+            n_convention: str = "total", weights=None, fixed: Optional[dict] = None, starts=None,
+            optimizer: str = "newton", scipy_options: Optional[dict] = None, ci_level: float = 0.95,
+            budgets=DEFAULT_BUDGETS, workers: int = 2) -> FitResult:
+    """Fit ``law`` to a runs table (columns N or N_total/N_nonembed, D or C, loss; rows with status != done dropped).
+
+    objective: huber (delta, default 1e-3), mse or lad, on log (default) or linear residuals, summed (default) or
+    averaged; weights: per-row array or a column name; fixed: natural parameters held at given values; starts: None
+    (the law's grid, for Chinchilla Epoch's 4500 points), a dict of natural values or an array of theta rows;
+    optimizer: "newton" (batched, default) or "scipy" (L-BFGS-B per start, ``scipy_options`` passed through);
+    bootstrap: number of resamples over runs for percentile CIs (seeded); budgets: compute budgets for derived
+    N_opt/D_opt."""
+    law_obj = get_law(law) if isinstance(law, str) else law
+    x, y, w, _ = prepare(table, law_obj, n_convention, weights=weights)
+    problem = Problem(law_obj, x, y, make_objective(objective, delta, space, reduction), fixed_theta(law_obj, fixed))
+    grid = _starts(law_obj, x, y, problem, starts)
+    if optimizer == "scipy":
+        thetas, values, ok = scipy_reference(problem, grid, w, options=scipy_options)
+    elif optimizer == "newton":
+        sol = multistart(problem, grid, w, workers=workers)
+        thetas, values, ok = sol.theta, sol.value, sol.converged
+    else:
+        raise ConfigError(f"optimizer: unknown '{optimizer}' (newton or scipy)")
+    best = int(np.argmin(np.where(np.isfinite(values), values, np.inf)))
+    return _result(problem, thetas[best], float(values[best]), bool(ok[best]), basin_count(values), len(grid), w,
+                   table, n_convention, bootstrap, seed, ci_level, budgets, workers)
+
+
+def _natural(problem: Problem, theta: np.ndarray) -> dict:
+    full = problem.full_theta(np.atleast_2d(theta))
+    return {k: np.asarray(v) for k, v in problem.law.to_natural(full).items()}
+
+
+def _result(problem, theta, value, converged, n_best, n_starts, w, table, n_convention, n_boot, seed, ci_level,
+            budgets, workers) -> FitResult:
+    law = problem.law
+    params = {k: float(v[0]) for k, v in _natural(problem, theta).items()}
+    derived = {k: float(v) for k, v in derived_for(law.name, params, budgets).items()}
+    se, cov = hessian_se(problem, theta, w, law.param_names)
+    warnings = identification_warnings(problem, theta, cov, n_best, converged)
+    samples, ci = None, {}
+    if n_boot:
+        draws, _ = bootstrap_thetas(problem, theta, w, n_boot, seed, workers)
+        nat = _natural(problem, draws)
+        samples = {**nat, **{k: np.asarray(v) for k, v in derived_for(law.name, nat, budgets).items()}}
+        ci = percentile_ci(samples, ci_level)
+    ranges = {v: [float(problem.x[v].min()), float(problem.x[v].max())] for v in problem.x}
+    obj = problem.objective
+    return FitResult(law.name, obj.kind, params, ci, se, value, len(problem.y), n_starts, n_best, converged,
+                     tuple(warnings), derived, n_convention, _c_convention(law, table), ci_level,
+                     {"delta": obj.delta, "space": obj.space, "reduction": obj.reduction}, ranges, samples)
+
+
+def _c_convention(law: Law, table: pd.DataFrame) -> str:
+    if "C" in law.variables:
+        return "C column" if "C" in table else "C = 6ND"
+    return "C = 6ND (D = C/(6N) from the C column)" if "D" not in table else "C = 6ND"

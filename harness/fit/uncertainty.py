@@ -1,0 +1,120 @@
+"""Uncertainty of a fit: bootstrap over runs, asymptotic (sandwich) standard errors, identification warnings."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from harness.fit.estimate import Problem, multistart
+
+CORRELATION_WARN = 0.99
+
+
+def bootstrap_thetas(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, n_resamples: int = 1000,
+                     seed: int = 0, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Non-parametric bootstrap over rows: (theta draws [R, q], converged [R]).
+
+    Each resample is a multinomial count vector over the runs, used as weights; all resamples are fitted together as
+    one batch, each started from the full-data estimate (as Epoch's replication starts each from one point)."""
+    rng = np.random.default_rng(seed)
+    n = len(problem.y)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
+    starts = np.tile(theta_hat, (n_resamples, 1))
+    sol = multistart(problem, starts, counts * weights[None, :], workers=workers)
+    return sol.theta, sol.converged
+
+
+def percentile_ci(samples: dict, level: float = 0.95) -> dict:
+    """{name: [low, high]} percentile intervals of finite draws."""
+    tail = 50.0 * (1.0 - level)
+    out = {}
+    for name, draws in samples.items():
+        draws = np.asarray(draws, float)
+        draws = draws[np.isfinite(draws)]
+        out[name] = [float(v) for v in np.percentile(draws, [tail, 100 - tail])] if len(draws) else [np.nan, np.nan]
+    return out
+
+
+def _natural_jacobian(to_natural: Callable, theta: np.ndarray, names: tuple) -> np.ndarray:
+    """d natural / d theta by central differences, [n_natural, q]."""
+    q = len(theta)
+    jac = np.zeros((len(names), q))
+    for j in range(q):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        hi, lo = to_natural(up), to_natural(down)
+        jac[:, j] = [(float(hi[k]) - float(lo[k])) / (2 * h) for k in names]
+    return jac
+
+
+def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Optional[np.ndarray]:
+    """Robust covariance of the free theta, H^-1 (sum_i g_i g_i^T) H^-1 with g_i each point's gradient; None when
+    the Hessian is singular."""
+    _, _, hess, _ = problem.derivatives(theta[None, :], weights[None, :])
+    per_point = []
+    for i in range(len(problem.y)):
+        w = np.zeros_like(weights)
+        w[i] = weights[i]
+        per_point.append(problem.value_and_grad(theta[None, :], w[None, :])[1][0])
+    scores = np.array(per_point)
+    try:
+        inv = np.linalg.inv(hess[0])
+    except np.linalg.LinAlgError:
+        return None
+    return inv @ (scores.T @ scores) @ inv
+
+
+def hessian_se(problem: Problem, theta: np.ndarray, weights: np.ndarray, names: tuple) -> tuple[dict, Optional[np.ndarray]]:
+    """({natural name: asymptotic SE}, theta covariance) by the delta method on the sandwich covariance."""
+    cov = sandwich_cov(problem, theta, weights)
+    if cov is None or not np.all(np.isfinite(cov)):
+        return {k: float("nan") for k in names}, None
+    full = problem.full_theta(theta[None, :])[0]
+
+    def natural_of_free(t):
+        f = full.copy()
+        f[problem.free] = t
+        return problem.law.to_natural(f)
+
+    jac = _natural_jacobian(natural_of_free, theta, names)
+    var = np.einsum("ij,jk,ik->i", jac, cov, jac)
+    return {k: float(np.sqrt(v)) if v >= 0 else float("nan") for k, v in zip(names, var)}, cov
+
+
+def identification_warnings(problem: Problem, theta: np.ndarray, cov: Optional[np.ndarray], n_best_basin: int,
+                            converged: bool) -> list[str]:
+    """Plain-language warnings when the data cannot pin the parameters down."""
+    out = []
+    names = [n for n, free in zip(problem.law.theta_names, problem.free) if free]
+    for var in ("N", "D", "C"):
+        if var in problem.x and 1 < len(np.unique(problem.x[var])) < 4:
+            out.append(f"only {len(np.unique(problem.x[var]))} distinct {var} values: its exponent is weakly identified")
+    if len(problem.y) < 3 * len(names):
+        out.append(f"{len(problem.y)} points for {len(names)} free parameters: too few for stable estimates")
+    span = problem.upper - problem.lower
+    at_bound = [n for n, t, lo, hi, s in zip(names, theta, problem.lower, problem.upper, span)
+                if min(t - lo, hi - t) <= 1e-6 * max(1.0, s)]
+    if at_bound:
+        out.append(f"parameter(s) at their bounds: {', '.join(at_bound)}")
+    if not converged:
+        out.append("the optimiser did not converge from the best start")
+    if n_best_basin <= 1:
+        out.append("only one start reached the best objective: the optimum may not be global")
+    out += _correlation_warnings(names, cov)
+    return out
+
+
+def _correlation_warnings(names: list, cov: Optional[np.ndarray]) -> list[str]:
+    if cov is None:
+        return ["the Hessian is singular at the optimum: some direction is not identified"]
+    sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+    corr = cov / np.outer(sd, sd)
+    out = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if abs(corr[i, j]) > CORRELATION_WARN:
+                out.append(f"flat direction: {names[i]} and {names[j]} are nearly confounded "
+                           f"(correlation {corr[i, j]:+.3f})")
+    return out

@@ -157,7 +157,9 @@ def _result(problem, theta, value, converged, n_best, n_starts, w, table, n_conv
     params = {k: float(v[0]) for k, v in _natural(problem, theta).items()}
     derived = {k: float(v) for k, v in derived_for(law.name, params, budgets).items()}
     se, cov = hessian_se(problem, theta, w, law.param_names)
-    warnings = identification_warnings(problem, theta, cov, n_best, converged)
+    natural_names = {_theta_index(law, k): k for k in law.param_names}
+    free_names = [natural_names[i] for i in np.flatnonzero(problem.free)]
+    warnings = identification_warnings(problem, theta, cov, n_best, converged, free_names)
     samples, ci = None, {}
     if n_boot:
         draws, _ = bootstrap_thetas(problem, theta, w, n_boot, seed, workers)

@@ -84,10 +84,10 @@ def hessian_se(problem: Problem, theta: np.ndarray, weights: np.ndarray, names: 
 
 
 def identification_warnings(problem: Problem, theta: np.ndarray, cov: Optional[np.ndarray], n_best_basin: int,
-                            converged: bool) -> list[str]:
-    """Plain-language warnings when the data cannot pin the parameters down."""
+                            converged: bool, names: Optional[list] = None) -> list[str]:
+    """Plain-language warnings when the data cannot pin the parameters down (``names``: the free parameters)."""
     out = []
-    names = [n for n, free in zip(problem.law.theta_names, problem.free) if free]
+    names = names or [n for n, free in zip(problem.law.theta_names, problem.free) if free]
     for var in ("N", "D", "C"):
         if var in problem.x and 1 < len(np.unique(problem.x[var])) < 4:
             out.append(f"only {len(np.unique(problem.x[var]))} distinct {var} values: its exponent is weakly identified")

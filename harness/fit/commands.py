@@ -1,0 +1,120 @@
+"""``harness fit`` and ``harness simulate``: thin wrappers over the fitter. User mistakes: one line, exit 2."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness.config import ConfigError
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path], results: Path, columns: dict):
+    from harness.fit.datasets import load_dataset
+    from harness.fit.table import read_csv, rename_columns
+
+    if dataset:
+        return load_dataset(dataset, data_dir), f"dataset {dataset}"
+    if not source:
+        raise ConfigError("fit: give a sweep, a CSV file or --dataset NAME")
+    if source.endswith(".csv"):
+        return read_csv(source, columns), source
+    from harness.store import load_table  # lazily: the store is another room's module
+
+    return rename_columns(load_table(source, results), columns, source), source
+
+
+def _format_table(result: dict) -> str:
+    lines = [f"law {result['law']}, objective {result['objective']} ({result['objective_options']}), "
+             f"{result['n_points']} points, N convention {result['n_convention']}, {result['c_convention']}",
+             f"objective value {result['objective_value']:.10g}; {result['n_best_basin']} of {result['n_starts']} "
+             f"starts reached the best basin; converged: {result['converged']}",
+             f"{'parameter':>28} {'estimate':>12} {'SE':>10} {'CI low':>12} {'CI high':>12}"]
+    for group in ("params", "derived"):
+        for name, value in result[group].items():
+            lo, hi = result["ci"].get(name, [None, None])
+            se = result["se"].get(name) if group == "params" else None
+            cells = [f"{v:12.5g}" if v is not None else f"{'':>12}" for v in (value, lo, hi)]
+            se_text = f"{se:10.3g}" if se is not None else f"{'':>10}"
+            lines.append(f"{name:>28} {cells[0]} {se_text} {cells[1]} {cells[2]}")
+    lines += [f"warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``fit`` and ``simulate`` subcommands to ``app``."""
+
+    @app.command("fit")
+    def fit(source: Optional[str] = typer.Argument(None, help="Sweep name/YAML or a CSV of runs (N, D or C, loss)."),
+            law: str = typer.Option("chinchilla", help="Law to fit (chinchilla, kaplan, data_constrained, power_N …)."),
+            objective: str = typer.Option("huber", help="huber, mse or lad."),
+            delta: float = typer.Option(1e-3, help="Huber delta."),
+            space: str = typer.Option("log", help="Residuals on log loss (log) or loss (linear)."),
+            reduction: str = typer.Option("sum", help="sum (default) or mean over points."),
+            bootstrap: int = typer.Option(1000, help="Bootstrap resamples over runs (0: none)."),
+            seed: int = typer.Option(0, help="Bootstrap seed."),
+            n_convention: str = typer.Option("total", help="total, non_embedding or with_head parameter counts."),
+            as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+            dataset: Optional[str] = typer.Option(None, help="A public data set (chinchilla-epoch, openathena, kyo …)."),
+            data_dir: Optional[Path] = typer.Option(None, help="Read --dataset from this folder instead of fetching."),
+            results: Path = typer.Option(Path("results"), "--results", help="Results root directory."),
+            col_n: Optional[str] = typer.Option(None, "--col-N", help="CSV column holding N."),
+            col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
+            col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
+            col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss.")) -> None:
+        """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
+        from harness.fit.fitting import fit_law
+
+        try:
+            if bootstrap < 0:
+                raise ConfigError(f"--bootstrap: expected a non-negative integer, got {bootstrap}")
+            columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
+            table, where = _load(source, dataset, data_dir, results, columns)
+            try:
+                result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
+                                 bootstrap=bootstrap, seed=seed, n_convention=n_convention).to_dict(samples=False)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
+        except ConfigError as exc:
+            _fail(str(exc))
+        typer.echo(json.dumps(result, indent=1) if as_json else _format_table(result))
+
+    @app.command("simulate")
+    def simulate_cmd(law: str = typer.Option("chinchilla", help="Law to draw from."),
+                     params: str = typer.Option("E=1.8172,A=477.8,B=2143,alpha=0.3473,beta=0.3672",
+                                                help="Natural parameters, NAME=VALUE,…"),
+                     n: str = typer.Option("1e7,3e7,1e8,3e8,1e9", "--N", help="Model sizes, comma-separated."),
+                     tokens_per_param: str = typer.Option("5,10,20,40,80", help="D/N ratios, comma-separated."),
+                     budgets: Optional[str] = typer.Option(None, help="Compute budgets (IsoFLOP design) instead."),
+                     noise: float = typer.Option(0.01, help="Standard deviation of log loss."),
+                     seed: int = typer.Option(0, help="Random seed."),
+                     out: Optional[Path] = typer.Option(None, help="Write the CSV here (default: stdout).")) -> None:
+        """Draw a synthetic sweep (N, D, C, loss) from a law, to plan sweeps and check recovery."""
+        from harness.fit.simulate import simulate, sweep_grid
+
+        try:
+            values = {k: _numbers(v, "--params") for k, v in (p.split("=", 1) for p in params.split(",") if "=" in p)}
+            grid = sweep_grid(_numbers(n, "--N"), _numbers(tokens_per_param, "--tokens-per-param"),
+                              _numbers(budgets, "--budgets") if budgets else None)
+            table = simulate(law, {k: float(v[0]) for k, v in values.items()}, N=grid[0], D=grid[1], noise=noise,
+                             seed=seed)
+        except (ConfigError, KeyError, ValueError) as exc:
+            _fail(f"simulate: {str(exc).splitlines()[0]}")
+        text = table.to_csv(index=False)
+        if out:
+            out.write_text(text)
+        else:
+            typer.echo(text, nl=False)
+
+
+def _numbers(text: str, option: str) -> list:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated numbers, got '{text}'") from None

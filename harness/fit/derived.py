@@ -26,7 +26,9 @@ def compute_optimal(params: dict, compute) -> tuple:
 
 def halving_cost(params: dict) -> dict:
     """Factor by which N (resp. D) must grow to halve its reducible-loss term: 2^(1/alpha), 2^(1/beta)."""
-    return {"halve_factor_N": 2.0 ** (1.0 / params["alpha"]), "halve_factor_D": 2.0 ** (1.0 / params["beta"])}
+    with np.errstate(all="ignore"):
+        return {"halve_factor_N": np.exp2(1.0 / np.asarray(params["alpha"], float)),
+                "halve_factor_D": np.exp2(1.0 / np.asarray(params["beta"], float))}
 
 
 def chinchilla_derived(params: dict, budgets=DEFAULT_BUDGETS) -> dict:
@@ -41,13 +43,15 @@ def chinchilla_derived(params: dict, budgets=DEFAULT_BUDGETS) -> dict:
 
 def power_derived(params: dict) -> dict:
     """For a one-variable power law with floor: the factor on x that halves the reducible loss, 2^(1/alpha)."""
-    return {"halve_factor": 2.0 ** (1.0 / params["alpha"])}
+    with np.errstate(all="ignore"):
+        return {"halve_factor": np.exp2(1.0 / np.asarray(params["alpha"], float))}
 
 
 def derived_for(law_name: str, params: dict, budgets=DEFAULT_BUDGETS) -> dict:
     """Derived quantities for a law's natural parameters (empty for laws without any)."""
     if law_name in ("chinchilla", "data_constrained"):
-        return chinchilla_derived(params, budgets)
+        with np.errstate(all="ignore"):
+            return chinchilla_derived(params, budgets)
     if law_name.startswith("power_"):
         return power_derived(params)
     return {}

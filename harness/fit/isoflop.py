@@ -137,7 +137,8 @@ def isoflop_fit(table: pd.DataFrame, n_col: str = "N", c_col: str = "C", loss_co
 def envelope_fit(metrics: pd.DataFrame, n_by_run: dict, loss_col: str = "eval_loss", n_bins: int = 20,
                  bootstrap: int = 1000, seed: int = 0) -> dict:
     """Approach 1: from every run's intermediate evaluations (run_id, tokens, loss), C = 6·N·tokens; the lower
-    envelope of loss vs C (the lowest point in each of ``n_bins`` log-C bins) gives N_opt(C) and D_opt(C)."""
+    envelope of loss vs C (the lowest point in each of ``n_bins`` log-C bins) gives N_opt(C) and D_opt(C). Bins won
+    by the smallest or largest model are left out: there the optimum lies outside the sampled sizes."""
     for col in ("run_id", "tokens", loss_col):
         if col not in metrics:
             raise ConfigError(f"metrics: no column '{col}' for the envelope fit")
@@ -148,6 +149,7 @@ def envelope_fit(metrics: pd.DataFrame, n_by_run: dict, loss_col: str = "eval_lo
     edges = np.linspace(np.log(m["C"].min()), np.log(m["C"].max()), n_bins + 1)
     m["bin"] = np.clip(np.digitize(np.log(m["C"]), edges) - 1, 0, n_bins - 1)
     best = m.loc[m.groupby("bin")[loss_col].idxmin()].sort_values("C")
+    best = best[(best["N"] > m["N"].min()) & (best["N"] < m["N"].max())]   # the smallest/largest size: an edge
     if best["N"].nunique() < 2:
         raise ConfigError("envelope fit: the lower envelope uses a single model size; train more sizes")
     front = frontier_fit(best["C"], best["N"], bootstrap=bootstrap, seed=seed)

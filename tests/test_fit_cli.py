@@ -1,0 +1,85 @@
+"""`harness fit` / `harness simulate` through a small typer app built with register()."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from harness.fit.commands import register
+from harness.fit.simulate import simulate, sweep_grid
+
+EXTERNAL = Path(__file__).resolve().parents[2] / "shared" / "external"
+TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+@pytest.fixture(scope="module")
+def app():
+    built = typer.Typer()
+    register(built)
+    return built
+
+
+@pytest.fixture
+def csv(tmp_path):
+    n, d = sweep_grid(np.geomspace(1e7, 1e9, 5), [5, 10, 20, 40])
+    path = tmp_path / "runs.csv"
+    simulate("chinchilla", TRUE, N=n, D=d, noise=0.005, seed=0)[["N", "C", "loss"]].to_csv(path, index=False)
+    return path
+
+
+def run(app, *args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_fit_json_from_csv_with_c_column(app, csv):
+    out = run(app, "fit", csv, "--json", "--bootstrap", "100")
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert {"law", "objective", "params", "ci", "objective_value", "n_points", "warnings", "derived"} <= set(result)
+    assert result["params"]["alpha"] == pytest.approx(0.35, abs=0.03) and result["n_points"] == 20
+    assert result["ci"]["alpha"][0] < result["params"]["alpha"] < result["ci"]["alpha"][1]
+
+
+def test_fit_table_and_renamed_columns(app, csv, tmp_path):
+    renamed = tmp_path / "other.csv"
+    pd.read_csv(csv).rename(columns={"N": "params", "loss": "val"}).to_csv(renamed, index=False)
+    out = run(app, "fit", renamed, "--col-N", "params", "--col-loss", "val", "--bootstrap", "0")
+    assert out.exit_code == 0, out.output
+    assert "alpha" in out.output and "objective value" in out.output
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda t: t.assign(loss=np.where(t.index == 3, np.nan, t["loss"])), "NaN"),
+    (lambda t: t.assign(loss=-t["loss"]), "non-positive"),
+    (lambda t: t.drop(columns=["loss"]), "loss"),
+    (lambda t: t.assign(N=1e8), "single value"),
+    (lambda t: t.head(3), "fewer than"),
+])
+def test_bad_input_one_line_exit_2(app, csv, tmp_path, mutate, message):
+    bad = tmp_path / "bad.csv"
+    mutate(pd.read_csv(csv)).to_csv(bad, index=False)
+    out = run(app, "fit", bad, "--bootstrap", "0")
+    assert out.exit_code == 2
+    assert message in out.output and out.output.count("\n") == 1 and out.output.startswith("error:")
+
+
+@pytest.mark.skipif(not EXTERNAL.is_dir(), reason="../shared/external not present")
+def test_fit_dataset_from_local_copy(app):
+    out = run(app, "fit", "--dataset", "kyo", "--data-dir", EXTERNAL / "kyo_chinchilla", "--json",
+              "--bootstrap", "0", "--objective", "mse")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["n_points"] == 234
+
+
+def test_simulate_writes_csv(app, tmp_path):
+    target = tmp_path / "sim.csv"
+    out = run(app, "simulate", "--N", "1e7,1e8", "--tokens-per-param", "10,20", "--out", target)
+    assert out.exit_code == 0, out.output
+    table = pd.read_csv(target)
+    assert len(table) == 4 and (table["loss"] > 1.8).all()
+    assert run(app, "simulate", "--N", "x").exit_code == 2

@@ -1,0 +1,60 @@
+"""Bootstrap CIs (vs Epoch's published ones), sandwich SEs, identification warnings, CI coverage (slow)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.fit import fit_law
+from harness.fit.datasets import load_dataset
+from harness.fit.simulate import recovery, simulate, sweep_grid
+
+EXTERNAL = Path(__file__).resolve().parents[2] / "shared" / "external"
+OPTIMUM = {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672}
+TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+@pytest.mark.skipif(not EXTERNAL.is_dir(), reason="../shared/external not present")
+def test_bootstrap_ci_matches_epoch():
+    table = load_dataset("chinchilla-epoch", EXTERNAL / "epoch_chinchilla")
+    fit = fit_law(table, starts=OPTIMUM, bootstrap=1000, seed=1)
+    published = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
+    for name, (lo, hi) in published.items():
+        assert fit.ci[name][0] == pytest.approx(lo, abs=0.012), name
+        assert fit.ci[name][1] == pytest.approx(hi, abs=0.012), name
+    assert fit.ci["A"][0] == pytest.approx(285.2, rel=0.1) and fit.ci["B"][0] == pytest.approx(1042.4, rel=0.1)
+    assert fit.ci["a"][0] < 0.513 < fit.ci["a"][1]
+    assert len(fit.samples["alpha"]) == 1000
+    assert any("A and alpha" in w for w in fit.warnings)          # the flat A<->alpha direction
+    again = fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1)
+    assert again.ci == fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1).ci
+
+
+def test_sandwich_se_is_finite_and_positive():
+    n, d = sweep_grid(np.geomspace(1e7, 1e9, 6), [5, 10, 20, 40])
+    fit = fit_law(simulate("chinchilla", TRUE, N=n, D=d, noise=0.01, seed=2), starts=TRUE)
+    assert all(np.isfinite(v) and v > 0 for v in fit.se.values())
+
+
+def test_warns_on_few_distinct_sizes():
+    n, d = sweep_grid([1e8, 1e9], [5, 10, 20, 40, 80, 160])
+    fit = fit_law(simulate("chinchilla", TRUE, N=n, D=d, noise=0.01, seed=0), starts=TRUE)
+    assert any("only 2 distinct N" in w for w in fit.warnings)
+
+
+def test_warns_at_bounds():
+    n, d = sweep_grid(np.geomspace(1e7, 1e9, 5), [5, 10, 20, 40])
+    flat = simulate("chinchilla", TRUE, N=n, D=d, noise=0.0)
+    flat["loss"] = 3.0 + 0.001 * np.random.default_rng(0).standard_normal(len(flat))
+    fit = fit_law(flat, starts={**TRUE, "alpha": 0.01})
+    assert any("bounds" in w or "flat direction" in w or "singular" in w for w in fit.warnings)
+
+
+@pytest.mark.slow
+def test_bootstrap_ci_coverage_about_95_percent():
+    """100 simulated sweeps: the 95 % percentile CIs cover the true alpha and beta in roughly 95 % of them."""
+    n, d = sweep_grid(np.geomspace(2e7, 2e9, 6), [5, 10, 20, 40, 80])
+    table = recovery("chinchilla", TRUE, 100, fit_kwargs={"starts": TRUE, "bootstrap": 400}, N=n, D=d, noise=0.01)
+    coverage = table[table["param"].isin(["alpha", "beta"])].groupby("param")["covered"].mean()
+    assert ((coverage >= 0.86) & (coverage <= 1.0)).all(), coverage.to_dict()

@@ -92,17 +92,18 @@ def _starts(law: Law, x: dict, y: np.ndarray, problem: Problem, starts) -> np.nd
 
 
 def scipy_reference(problem: Problem, starts: np.ndarray, weights: np.ndarray, method: str = "L-BFGS-B",
-                    options: Optional[dict] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The plain approach: ``scipy.optimize.minimize`` from each start in turn (exact gradient, default tolerances
-    unless ``options``). Returns (theta [S, q], objective [S], success [S])."""
-    w = weights[None, :]
-
-    def fun(t):
-        value, grad = problem.value_and_grad(t[None, :], w)
-        return float(value[0]), grad[0]
-
+                    options: Optional[dict] = None, exact_gradient: bool = True) -> tuple:
+    """The plain approach: ``scipy.optimize.minimize`` from each start in turn (default tolerances unless
+    ``options``; finite-difference gradients unless ``exact_gradient``). ``weights``: [n] or one row per start.
+    Returns (theta [S, q], objective [S], success [S])."""
+    rows = np.broadcast_to(weights, (len(starts), len(problem.y)))
     bounds = list(zip(problem.lower, problem.upper)) if method == "L-BFGS-B" else None
-    results = [minimize(fun, s, jac=True, method=method, bounds=bounds, options=options or {}) for s in starts]
+    results = []
+    for start, w in zip(starts, rows):
+        def fun(t, w=w):
+            value, grad = problem.value_and_grad(t[None, :], w[None, :])
+            return (float(value[0]), grad[0]) if exact_gradient else float(value[0])
+        results.append(minimize(fun, start, jac=exact_gradient, method=method, bounds=bounds, options=options or {}))
     return (np.array([r.x for r in results]), np.array([r.fun for r in results]),
             np.array([bool(r.success) for r in results]))
 

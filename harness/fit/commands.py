@@ -11,8 +11,10 @@ from harness.config import ConfigError
 
 
 def _fail(message: str) -> None:
+    """Print the one-line error and exit 2. SystemExit rather than typer.Exit: under ``standalone_mode=False``
+    (harness.cli.main) click swallows typer.Exit and returns its code, which main() does not pass on."""
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    raise SystemExit(2)
 
 
 def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path], results: Path, columns: dict):

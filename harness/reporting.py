@@ -39,8 +39,12 @@ def sweep_context(source: str) -> dict:
     return {"dataset": dataset, "tokenizer": tokenizer, "loss_unit": "nats_per_token"}
 
 
-def fit_table(table: pd.DataFrame, law: str = "chinchilla") -> Optional[dict]:
-    """Fit the done runs with the fitter (harness.fit.fit_law); None when the fitter is not installed."""
+def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 1000) -> Optional[dict]:
+    """Fit the done runs with the fitter (harness.fit.fit_law); None when the fitter is not installed.
+
+    On the synthetic source the irreducible loss is known exactly (the ``floor`` column), so E is held
+    at it and the fit says so; elsewhere all parameters are free. Bootstrap CIs are on by default.
+    """
     try:
         from harness.fit import fit_law
     except ImportError:
@@ -48,7 +52,13 @@ def fit_table(table: pd.DataFrame, law: str = "chinchilla") -> Optional[dict]:
     done = table[table["status"] == "done"] if "status" in table else table
     if len(done) < 5:
         raise ConfigError(f"{len(done)} finished runs: too few to fit a {law} law (need at least 5)")
-    return fit_law(done, law=law).to_dict()
+    floor = pd.to_numeric(done["floor"], errors="coerce") if "floor" in done else pd.Series(dtype=float)
+    if law == "chinchilla" and floor.notna().all() and len(floor) and floor.nunique() == 1:
+        fit = fit_law(done, law=law, bootstrap=bootstrap, fixed={"E": float(floor.iloc[0])}).to_dict()
+        fit["warnings"] = [f"E fixed at the synthetic source's exact loss floor {floor.iloc[0]:.4f} nats/token"
+                           ] + list(fit["warnings"])
+        return fit
+    return fit_law(done, law=law, bootstrap=bootstrap).to_dict()
 
 
 def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None) -> tuple[Optional[pd.DataFrame], dict]:
@@ -185,6 +195,11 @@ def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = T
     from harness.compare import compare_fit, context_from
 
     rows = compare_fit(fit, context=context_from(fit, table))
+    typer.echo("\n== comparison with published exponents (z = difference / combined uncertainty) ==")
+    shown = rows[rows["quantity"].isin(["alpha", "beta", "a"])]
+    columns = ["quantity", "entry", "ours", "ours_lo", "ours_hi", "theirs", "z", "verdict", "like_for_like"]
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
+        typer.echo(shown[columns].to_string(index=False))
     typer.echo("\n== what the data support ==")
     for line in summary_lines(fit, rows, {}, table):
         typer.echo(f"- {line}")

@@ -49,11 +49,25 @@ def note(ax, text: str) -> None:
     ax.text(0.02, 0.03, text, transform=ax.transAxes, fontsize=8, color="0.35", va="bottom")
 
 
+def _plain_log_ticks(fig) -> None:
+    """Loss axes span well under a decade: label log-scaled y ticks as plain numbers (3.4, not 3.4×10⁰)."""
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:.3g}")
+    for ax in fig.axes:
+        if ax.get_yscale() == "log":
+            low, high = ax.get_ylim()
+            if 0 < low and high / low < 10:
+                ax.yaxis.set_major_formatter(plain)
+                ax.yaxis.set_minor_formatter(plain)
+
+
 def save(fig, out_dir: Path, name: str) -> list[Path]:
     """Write ``name``.png and ``name``.svg into ``out_dir``; returns both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    _plain_log_ticks(fig)
     with plt.rc_context(RC):
         for path in paths:
             fig.savefig(path)
@@ -63,6 +77,7 @@ def save(fig, out_dir: Path, name: str) -> list[Path]:
 def png_bytes(fig) -> bytes:
     """The figure as PNG bytes (for embedding)."""
     buffer = io.BytesIO()
+    _plain_log_ticks(fig)
     with plt.rc_context(RC):
         fig.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -141,8 +141,11 @@ def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
 
+    from harness.analysis import sweep_analysis
+
     table, fit_dict = load_inputs(sweep, results, fit)
-    figs, missing = sweep_figures(table, _metrics(sweep, results), fit_dict)
+    analysis = sweep_analysis(table, fit_table) if table is not None and fit_dict.get("law") == "chinchilla" else {}
+    figs, missing = sweep_figures(table, _metrics(sweep, results), fit_dict, analysis)
     paths = [p for name, fig in figs.items() for p in save(fig, out, name)]
     typer.echo(f"wrote {len(paths)} files to {out}")
     for name, reason in missing.items():
@@ -164,17 +167,25 @@ def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
 
 
 def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[dict], out: Path, budgets, plan=None,
-                       metrics=None, use_wandb: bool = False) -> Path:
-    """Build and write the report (and, with ``use_wandb``, log fit, comparison and figures); returns its path."""
+                       metrics=None, use_wandb: bool = False, analysis: Optional[dict] = None) -> Path:
+    """Build and write the report (and, with ``use_wandb``, log fit, comparison and figures); returns its path.
+
+    Without ``analysis``, the functional-form comparison and the largest-N extrapolation are computed here.
+    """
     from harness.compare import compare_fit, context_from
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
     from harness.report import build_report, write_report
 
-    text = build_report(table, fit, metrics, plan=plan, title=f"Sweep report: {Path(directory).name}", budgets=budgets)
+    if analysis is None and fit is not None and table is not None and fit.get("law") == "chinchilla":
+        from harness.analysis import sweep_analysis
+
+        analysis = sweep_analysis(table, fit_table)
+    text = build_report(table, fit, metrics, analysis=analysis, plan=plan,
+                        title=f"Sweep report: {Path(directory).name}", budgets=budgets)
     path = write_report(text, out)
     if use_wandb and fit:
-        figs, _ = sweep_figures(table, metrics, fit)
+        figs, _ = sweep_figures(table, metrics, fit, analysis)
         paths = [p for name, fig in figs.items() for p in save(fig, Path(directory) / "figures", name)]
         rows = compare_fit(fit, budgets=budgets, context=context_from(fit, table))
         log_to_wandb(Path(directory).name, fit, rows, paths, Path(directory))
@@ -190,8 +201,12 @@ def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = T
     if fit is None:
         typer.echo("fit: the fitter (harness.fit) is not installed; no fit, comparison or report")
         return
+    from harness.analysis import sweep_analysis
+
+    analysis = sweep_analysis(table, fit_table)
     path = write_sweep_report(directory, table, fit, Path(directory) / "report.html", DEFAULT_BUDGETS,
-                              metrics=_metrics(Path(directory).name, Path(directory).parent), use_wandb=use_wandb)
+                              metrics=_metrics(Path(directory).name, Path(directory).parent), use_wandb=use_wandb,
+                              analysis=analysis)
     from harness.compare import compare_fit, context_from
 
     rows = compare_fit(fit, context=context_from(fit, table))
@@ -201,7 +216,7 @@ def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = T
     with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
         typer.echo(shown[columns].to_string(index=False))
     typer.echo("\n== what the data support ==")
-    for line in summary_lines(fit, rows, {}, table):
+    for line in summary_lines(fit, rows, analysis, table):
         typer.echo(f"- {line}")
     typer.echo(f"report: {path}")
 

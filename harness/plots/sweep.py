@@ -5,7 +5,7 @@
   isoflop_minima   [[C, N_opt], ...]                                        points on our frontier
   extrapolation    {run_ids: [held-out run ids], predicted: [...], lo: [...], hi: [...]}
   samples          {alpha: [...], beta: [...], a: [...]}                    bootstrap draws
-  forms            {x: [...], y: [...], curves: {name: [[x...], [y...]]}, aic: {name: value}}
+  forms            {x: [...], y: [...], curves: {name: [[x...], [y...]]}, aic: {name: value}, x_label?: str}
 A figure whose inputs are missing is skipped and listed in ``missing`` with the reason.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
     forms = extra.get("forms")
     attempt("forms", bool(forms), "the fitter gave no functional-form comparison",
             lambda: fits.form_comparison(forms["x"], forms["y"], {k: tuple(v) for k, v in forms["curves"].items()},
-                                         forms.get("aic")))
+                                         forms.get("aic"), forms.get("x_label", "N (parameters)")))
     return figs, missing
 
 

@@ -1,0 +1,79 @@
+"""The questions a report asks of a sweep beyond the main fit: power law or early sigmoid, and extrapolation.
+
+Both are computed here from the run table with the fitter's library, so the plots and the report only
+draw and describe them (``analysis`` keys ``forms`` and ``extrapolation``; see harness.plots.sweep).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from harness.config import ConfigError
+
+
+def compute_frontier(table: pd.DataFrame) -> pd.DataFrame:
+    """Runs on the lower envelope of loss against compute C (each lower than every cheaper run)."""
+    done = table.dropna(subset=["C", "loss"]).sort_values("C")
+    best = np.minimum.accumulate(done["loss"].to_numpy())
+    keep = np.r_[True, np.diff(best) < 0] if len(done) else np.array([], bool)
+    return done[keep]
+
+
+def forms_on_frontier(table: pd.DataFrame) -> Optional[dict]:
+    """Power law vs pure power, exponential, logistic and broken power law on loss(C) along the frontier."""
+    from harness.fit import compare_forms, forms_payload
+
+    frontier = compute_frontier(table)
+    try:
+        forms, verdict = compare_forms(frontier["C"].to_numpy(), frontier["loss"].to_numpy(), k_holdout=1,
+                                       variable="C")
+    except ConfigError:
+        return None
+    return {**forms_payload(frontier["C"].to_numpy(), frontier["loss"].to_numpy(), forms), "verdict": verdict,
+            "x_label": "C = 6·N·D (FLOP), runs on the loss–compute frontier",
+            "table": forms.to_dict(orient="records")}
+
+
+def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], dict], level: float = 0.95) -> Optional[dict]:
+    """Fit without the runs of the largest N, predict them; interval from the refit's bootstrap draws."""
+    from harness.fit import get_law
+
+    largest = table["N"].max()
+    train, held = table[table["N"] < largest], table[table["N"] == largest]
+    if train["N"].nunique() < 2 or len(train) < 5:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_fn(train)
+    law, draws = get_law(fit["law"]), fit.get("samples") or {}
+    n, d = held["N"].to_numpy(float), held["D"].to_numpy(float)
+    predicted = np.asarray(law.predict(fit["params"], N=n, D=d), float)
+    names = [p for p in law.param_names if p in draws]
+    if len(names) == len(law.param_names) and draws[names[0]]:
+        sims = np.array([law.predict({p: draws[p][i] for p in names}, N=n, D=d) for i in range(len(draws[names[0]]))])
+        lo, hi = np.nanpercentile(sims, [50 * (1 - level), 50 * (1 + level)], axis=0)
+    else:
+        lo = hi = np.full_like(predicted, np.nan)
+    return {"run_ids": held["run_id"].tolist(), "predicted": predicted.tolist(), "lo": lo.tolist(),
+            "hi": hi.tolist(), "actual": held["loss"].tolist(),
+            "rel_error": (np.abs(predicted - held["loss"].to_numpy()) / held["loss"].to_numpy()).tolist()}
+
+
+def sweep_analysis(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], dict]) -> dict:
+    """Both analyses for the done runs of a sweep; a key is absent when the data cannot support it."""
+    done = table[table["status"] == "done"] if "status" in table else table
+    if "N" not in done and "N_total" in done:
+        done = done.assign(N=done["N_total"])
+    if not {"N", "D", "C", "loss", "run_id"} <= set(done.columns):
+        return {}
+    out = {}
+    forms = forms_on_frontier(done)
+    if forms:
+        out["forms"] = forms
+    extrapolation = largest_n_holdout(done, fit_fn)
+    if extrapolation:
+        out["extrapolation"] = extrapolation
+    return out

@@ -54,11 +54,11 @@ def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 100
         raise ConfigError(f"{len(done)} finished runs: too few to fit a {law} law (need at least 5)")
     floor = pd.to_numeric(done["floor"], errors="coerce") if "floor" in done else pd.Series(dtype=float)
     if law == "chinchilla" and floor.notna().all() and len(floor) and floor.nunique() == 1:
-        fit = fit_law(done, law=law, bootstrap=bootstrap, fixed={"E": float(floor.iloc[0])}).to_dict()
+        fit = fit_law(table, law=law, bootstrap=bootstrap, fixed={"E": float(floor.iloc[0])}).to_dict()
         fit["warnings"] = [f"E fixed at the synthetic source's exact loss floor {floor.iloc[0]:.4f} nats/token"
                            ] + list(fit["warnings"])
         return fit
-    return fit_law(done, law=law, bootstrap=bootstrap).to_dict()
+    return fit_law(table, law=law, bootstrap=bootstrap).to_dict()  # non-done runs dropped there, with a warning
 
 
 def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None) -> tuple[Optional[pd.DataFrame], dict]:

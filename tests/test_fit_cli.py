@@ -83,3 +83,19 @@ def test_simulate_writes_csv(app, tmp_path):
     table = pd.read_csv(target)
     assert len(table) == 4 and (table["loss"] > 1.8).all()
     assert run(app, "simulate", "--N", "x").exit_code == 2
+
+
+def test_diverged_runs_are_kept_out_with_a_visible_warning():
+    import numpy as np
+    import pandas as pd
+
+    from harness.fit import fit_law
+
+    n = np.repeat([1e6, 3e6, 1e7], 3)
+    d = np.tile([1e8, 3e8, 1e9], 3)
+    table = pd.DataFrame({"run_id": [f"r{i}" for i in range(9)], "status": "done", "N": n, "D": d,
+                          "loss": 1.7 + 400 / n ** 0.34 + 400 / d ** 0.28})
+    table.loc[4, ["status", "loss"]] = ["diverged", np.nan]
+    fit = fit_law(table)
+    assert fit.n_points == 8
+    assert any("1 diverged run(s) kept out of the fit: r4" in w for w in fit.warnings)

@@ -147,6 +147,19 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
                    table, n_convention, bootstrap, seed, ci_level, budgets, workers)
 
 
+def excluded_runs_warnings(table: pd.DataFrame) -> list[str]:
+    """A visible note for every status (diverged, failed, …) whose runs were kept out of the fit."""
+    if "status" not in table:
+        return []
+    out = table[table["status"] != "done"]
+    notes = []
+    for status, rows in out.groupby("status"):
+        ids = rows["run_id"].tolist() if "run_id" in rows else []
+        listed = ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        notes.append(f"{len(rows)} {status} run(s) kept out of the fit" + (f": {listed}" if listed else ""))
+    return notes
+
+
 def _natural(problem: Problem, theta: np.ndarray) -> dict:
     full = problem.full_theta(np.atleast_2d(theta))
     return {k: np.asarray(v) for k, v in problem.law.to_natural(full).items()}
@@ -160,7 +173,8 @@ def _result(problem, theta, value, converged, n_best, n_starts, w, table, n_conv
     se, cov = hessian_se(problem, theta, w, law.param_names)
     natural_names = {_theta_index(law, k): k for k in law.param_names}
     free_names = [natural_names[i] for i in np.flatnonzero(problem.free)]
-    warnings = identification_warnings(problem, theta, cov, n_best, converged, free_names)
+    warnings = excluded_runs_warnings(table) + list(identification_warnings(problem, theta, cov, n_best, converged,
+                                                                            free_names))
     samples, ci = None, {}
     if n_boot:
         draws, _ = bootstrap_thetas(problem, theta, w, n_boot, seed, workers)

@@ -38,7 +38,10 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     except Exception as exc:  # any unreadable checkpoint: redo the run rather than fail the sweep
         warnings.warn(f"{path}: corrupt checkpoint ({type(exc).__name__}); restarting this run from step 0",
                       stacklevel=2)
-        path.replace(path.with_name(path.name + ".corrupt"))
+        try:  # under DDP every rank sees the corrupt file; the first to get here moves it aside
+            path.replace(path.with_name(path.name + ".corrupt"))
+        except FileNotFoundError:
+            pass
         return dict(_FRESH)
 
 

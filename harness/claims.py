@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
+from filelock import FileLock
+
 CLAIM_FILE = "claim"
 
 
@@ -69,15 +71,18 @@ class Claim:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._create():
             return True
-        if not self.is_stale() and _read_claim(self.path).get("owner") != self.owner:
-            return False
-        graveyard = self.path.with_name(f"{CLAIM_FILE}.stale.{uuid.uuid4().hex[:8]}")
-        try:
-            os.rename(self.path, graveyard)
-        except FileNotFoundError:
-            return False  # another worker took it over first
-        graveyard.unlink(missing_ok=True)
-        return self._create()
+        # Takeovers are serialised: without the lock, two takers of one stale claim could each rename
+        # away the other's fresh claim and both believe they hold the run.
+        with FileLock(str(self.path.with_name(f"{CLAIM_FILE}.takeover.lock"))):
+            if not self.is_stale() and _read_claim(self.path).get("owner") != self.owner:
+                return False
+            graveyard = self.path.with_name(f"{CLAIM_FILE}.stale.{uuid.uuid4().hex[:8]}")
+            try:
+                os.rename(self.path, graveyard)
+            except FileNotFoundError:
+                pass  # its owner released it meanwhile
+            graveyard.unlink(missing_ok=True)
+            return self._create()
 
     def heartbeat(self) -> None:
         """Renew the lease (throttled); raise ClaimLost if the claim now belongs to someone else."""

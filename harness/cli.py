@@ -79,7 +79,10 @@ def run(
 
     count, gpus = _parse_workers(workers)
     options = WorkerOptions(TrainOptions(use_wandb=not no_wandb, save_model=save_model), lease_s=lease, threads=threads)
-    outcome = run_sweep(config, results, workers=count, options=options, gpus=gpus)
+    try:
+        outcome = run_sweep(config, results, workers=count, options=options, gpus=gpus)
+    except ConfigError as exc:
+        raise ConfigError(f"{sweep}: {exc}") from None
     typer.echo(f"sweep {config.name}: trained {len(outcome.trained)}, already done {len(outcome.skipped)}, "
                f"busy elsewhere {len(outcome.busy)}, failed {len(outcome.failed)} → {results / config.name}")
     if outcome.lost_workers:
@@ -105,7 +108,7 @@ def results(sweep: str = typer.Argument(..., help="Sweep file or name."), result
     if fmt == "table":
         cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "loss", "loss_se", "loss_bpb",
                 "floor", "tokens_per_s"]
-        table = table[cols]
+        table = table[[c for c in cols if c in table]]
     emit(table, fmt)
 
 
@@ -135,7 +138,7 @@ def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = typer.Option(False,
     """The main job: a quick offline sweep on the synthetic language, then fit, comparison and report."""
     from harness.quickstart import run_quickstart
 
-    run_quickstart(_quickstart_file(), results, use_wandb=not no_wandb, workers=int(workers))
+    run_quickstart(_quickstart_file(), results, use_wandb=not no_wandb, workers=_parse_workers(workers)[0])
 
 
 def _register_rooms() -> None:

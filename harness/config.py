@@ -66,6 +66,11 @@ class DataConfig(Strict):
     split_seed: int = Field(0, ge=0, description="Seed of the document-level train/test split.")
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig, description="Synthetic source settings.")
 
+    @field_validator("path")
+    @classmethod
+    def _normalise_path(cls, path: Optional[str]) -> Optional[str]:
+        return path.rstrip("/") or "/" if path else path
+
     @model_validator(mode="after")
     def _source_fields(self) -> "DataConfig":
         if self.source in ("text", "hf") and not self.path:

@@ -61,8 +61,10 @@ class RunSpec(Strict):
         return flops_per_token(counts, self.shape, self.vocab_size, self.context_length)
 
     def outcome_payload(self) -> dict:
-        """The fields that change the outcome (hashed into the run id)."""
-        return self.model_dump(mode="json", exclude=_EXCLUDED_FROM_ID)
+        """The fields that change the outcome (hashed into the run id); streaming only changes how data is read."""
+        payload = self.model_dump(mode="json", exclude=_EXCLUDED_FROM_ID)
+        payload["data"].pop("streaming", None)
+        return payload
 
 
 def make_run_id(spec: RunSpec) -> str:

@@ -144,7 +144,9 @@ def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
     from harness.analysis import sweep_analysis
 
     table, fit_dict = load_inputs(sweep, results, fit)
-    analysis = sweep_analysis(table, fit_table) if table is not None and fit_dict.get("law") == "chinchilla" else {}
+    if table is None:
+        raise ConfigError(f"{sweep}: plot needs a sweep's runs (a sweep file or name), not only a fit JSON")
+    analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200)) if fit_dict.get("law") == "chinchilla" else {}
     figs, missing = sweep_figures(table, _metrics(sweep, results), fit_dict, analysis)
     paths = [p for name, fig in figs.items() for p in save(fig, out, name)]
     typer.echo(f"wrote {len(paths)} files to {out}")
@@ -180,7 +182,7 @@ def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[dict]
     if analysis is None and fit is not None and table is not None and fit.get("law") == "chinchilla":
         from harness.analysis import sweep_analysis
 
-        analysis = sweep_analysis(table, fit_table)
+        analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200))
     text = build_report(table, fit, metrics, analysis=analysis, plan=plan,
                         title=f"Sweep report: {Path(directory).name}", budgets=budgets)
     path = write_report(text, out)
@@ -203,7 +205,7 @@ def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = T
         return
     from harness.analysis import sweep_analysis
 
-    analysis = sweep_analysis(table, fit_table)
+    analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200))
     path = write_sweep_report(directory, table, fit, Path(directory) / "report.html", DEFAULT_BUDGETS,
                               metrics=_metrics(Path(directory).name, Path(directory).parent), use_wandb=use_wandb,
                               analysis=analysis)

@@ -43,7 +43,7 @@ def read_json(path: Path) -> Optional[dict]:
     """A JSON object from ``path``; None (with a warning) when it is missing, truncated or corrupt."""
     try:
         payload = json.loads(Path(path).read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         warnings.warn(f"{path}: unreadable record ({type(exc).__name__}); it will be redone", stacklevel=2)
@@ -51,11 +51,15 @@ def read_json(path: Path) -> Optional[dict]:
     return payload if isinstance(payload, dict) else None
 
 
-def read_result(run_dir: Path) -> Optional[dict]:
-    """The finished run's result, or None when absent or corrupt (a corrupt one is moved aside)."""
+def read_result(run_dir: Path, quarantine: bool = False) -> Optional[dict]:
+    """The finished run's result, or None when absent or corrupt (with a warning).
+
+    Only the runner, holding the run's claim, passes ``quarantine`` to move a corrupt record aside;
+    read-only commands (status, results, fit, report) never change records.
+    """
     path = Path(run_dir) / RESULT_FILE
     result = read_json(path)
-    if result is None and path.exists():
+    if result is None and quarantine and path.exists():
         path.replace(path.with_name(f"{RESULT_FILE}.corrupt"))
     if result is not None and result.get("run_id") != Path(run_dir).name:
         warnings.warn(f"{path}: run_id does not match its directory; ignored", stacklevel=2)

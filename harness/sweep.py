@@ -67,7 +67,7 @@ def _decide_here(run_dir: Path, claim: Claim) -> str:
         return "skipped"
     if not claim.acquire():
         return "busy"
-    if read_result(run_dir) is not None:  # finished between our check and our claim
+    if read_result(run_dir, quarantine=True) is not None:  # finished between our check and our claim
         claim.release()
         return "skipped"
     _remove_torn_temp_files(run_dir)
@@ -152,7 +152,10 @@ def worker_loop(specs: list[RunSpec], root: Path, options: WorkerOptions) -> Swe
 
 
 def _worker_entry(conn, specs: list[RunSpec], root: Path, options: WorkerOptions) -> None:
-    conn.send(worker_loop(specs, root, options))
+    try:
+        conn.send(worker_loop(specs, root, options))
+    except (ConfigError, OSError) as exc:  # the parent reports it as one line
+        conn.send(exc)
     conn.close()
 
 
@@ -165,16 +168,22 @@ def _run_processes(jobs: list[tuple]) -> SweepOutcome:
         proc.start()
         child.close()  # so the parent sees EOF when the worker dies
         started.append((proc, parent))
-    total = SweepOutcome()
+    total, error = SweepOutcome(), None
     for proc, conn in started:
         try:
-            total = total.merge(conn.recv())
+            received = conn.recv()
+            if isinstance(received, Exception):
+                error = received
+            else:
+                total = total.merge(received)
         except EOFError:
             total.lost_workers += 1
         proc.join()
         if proc.exitcode:
             print(f"warning: sweep worker {proc.pid} died (exit {proc.exitcode}); its run stays claimed "
                   "until its lease expires, then a rerun redoes it", file=sys.stderr)
+    if error is not None:
+        raise error
     return total
 
 
@@ -190,15 +199,46 @@ def run_sweep(sweep: SweepConfig, results_root: Path, workers: int = 1, options:
     """Run every pending run of a sweep with ``workers`` local processes (1: in this process)."""
     specs = expand(sweep)
     root = sweep_dir(results_root, sweep.name)
-    root.mkdir(parents=True, exist_ok=True)
     for spec in specs:
         check_stored_spec(root / spec.run_id, spec)
+    fingerprint = prepare_data(sweep, Path(results_root), options.train)
+    check_corpus_unchanged(root, specs, fingerprint)
+    root.mkdir(parents=True, exist_ok=True)
     if workers <= 1:
         return worker_loop(specs, root, options)
     plans = worker_plan(workers, os.cpu_count() or 1, gpus)
     jobs = [(specs, root, replace(options, threads=t, gpu=g, train=replace(options.train, progress=False)))
             for t, g in plans]
     return _run_processes(jobs)
+
+
+def prepare_data(sweep: SweepConfig, results_root: Path, options: TrainOptions) -> str:
+    """Build (or open) the sweep's token cache and check its eval set once, before any run is claimed.
+
+    Data mistakes (missing path or column, a test split smaller than eval_tokens, an unloadable tokenizer)
+    surface here as one ConfigError, and workers then share the finished cache instead of racing to build it.
+    """
+    from harness.data.corpus import load_corpus
+
+    cache_root = options.cache_root or Path(results_root) / ".cache" / "tokens"
+    try:
+        corpus = load_corpus(sweep.data, cache_root)
+    except OSError as exc:  # disk full while caching: one line naming where
+        if exc.filename is None:
+            raise OSError(exc.errno, f"{exc.strerror or exc} while building the token cache", str(cache_root)) from exc
+        raise
+    corpus.eval_sequences(sweep.data.context_length, sweep.data.eval_tokens)
+    return corpus.fingerprint
+
+
+def check_corpus_unchanged(root: Path, specs: list[RunSpec], fingerprint: str) -> None:
+    """Refuse to reuse finished runs trained on other tokens than the corpus now gives (edited files)."""
+    for spec in specs:
+        result = read_json(root / spec.run_id / "result.json") or {}
+        stored = result.get("corpus_fingerprint")
+        if stored and stored != fingerprint:
+            raise ConfigError(f"data: the corpus changed since {spec.run_id} was trained (fingerprint {stored} → "
+                              f"{fingerprint}); restore it, or move {root} away to retrain")
 
 
 def sweep_status(sweep: SweepConfig, results_root: Path, lease_s: float = 300.0) -> pd.DataFrame:

@@ -103,3 +103,18 @@ def test_valid_tiny_sweep_plans(sweep_file, capsys):
     main(["plan", str(sweep_file()), "--format", "csv"])
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("run_id,family,shape,N_nonembed,N_total")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_data_mistakes_are_found_before_any_run_is_claimed(tmp_path, capsys, workers):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(30):
+        (corpus / f"d{i}.txt").write_text(f"document {i} " * 20)
+    path = tmp_path / "data.yaml"
+    path.write_text(yaml.safe_dump(deep_update(TINY_SWEEP, {"data": {"source": "text", "path": str(corpus),
+                                                                     "eval_tokens": 10_000_000}})))
+    results = tmp_path / "results"
+    code, err = _run_cli(["run", str(path), "--results", str(results), "--no-wandb", "--workers", workers], capsys)
+    _assert_one_line_error(code, err, path, "eval_tokens")
+    assert not (results / "tiny").exists()  # no run directory, spec or claim was written

@@ -124,3 +124,19 @@ def test_bf16_autocast_on_cpu_when_asked(sweep_file, tmp_path):
     [record] = list((tmp_path / "results" / "tiny").glob("*/result.json"))
     result = json.loads(record.read_text())
     assert result["precision"] == "bf16" and result["status"] == "done" and math.isfinite(result["loss"])
+
+
+def test_edited_corpus_is_not_silently_reused(tmp_path, sweep_file):
+    from harness.config import ConfigError
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, doc in enumerate(_documents(60)):
+        (corpus / f"doc{i:03d}.txt").write_text(doc)
+    sweep = _text_sweep(tmp_path, sweep_file, {"source": "text", "path": str(corpus) + "/"})
+    run_sweep(sweep, tmp_path / "results", options=QUIET)
+    same_path = _text_sweep(tmp_path, sweep_file, {"source": "text", "path": str(corpus)})
+    assert run_sweep(same_path, tmp_path / "results", options=QUIET).trained == []  # trailing '/' is the same data
+    (corpus / "doc000.txt").write_text("an edited document " * 50)
+    with pytest.raises(ConfigError, match="corpus changed"):
+        run_sweep(sweep, tmp_path / "results", options=QUIET)

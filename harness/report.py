@@ -109,6 +109,9 @@ def _form_line(forms: Optional[dict]) -> list[str]:
     if len(aic) < 2:
         return []
     ranked = sorted(aic, key=aic.get)
+    if aic[ranked[1]] - aic[ranked[0]] < 2:  # say plainly when the data cannot tell the forms apart
+        return [(forms.get("verdict") or f"{ranked[0]} and {ranked[1]} cannot be told apart (ΔAIC < 2).")
+                + f" Worst: {ranked[-1]}, ΔAIC = {aic[ranked[-1]] - aic[ranked[0]]:.1f}."]
     return [f"{ranked[0]} preferred over {ranked[1]} by ΔAIC = {aic[ranked[1]] - aic[ranked[0]]:.1f}"
             + (f" (worst: {ranked[-1]}, ΔAIC = {aic[ranked[-1]] - aic[ranked[0]]:.1f})" if len(ranked) > 2 else "") + "."]
 

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from harness.fit.derived import DEFAULT_BUDGETS
 from harness.published import (KAPLAN_C_RANGE, PEARCE_SONG_OMEGA, QUANTITIES, PublishedFit, chinchilla_frontier,
                                load_registry, nonembed_exponent)
 
 N_COLUMN = {"total": "N_total", "non_embedding": "N_nonembed", "with_head": "N_with_head"}
 SCALE_FREE = ("alpha", "beta", "a", "b", "alpha_N", "alpha_D", "alpha_C", "alpha_C_min")
-DEFAULT_BUDGETS = (1e21, 5.76e23)
 FRONTIER_ENTRIES = ("kaplan2020", "hoffmann2022_a1", "hoffmann2022_a3_unrounded", "besiroglu2024")
 
 

@@ -78,7 +78,11 @@ class BatchOrder:
     def indices(self, step: int, batch: int) -> np.ndarray:
         """The ``batch`` sequence indices of optimiser step ``step``."""
         positions = np.arange(step * batch, (step + 1) * batch)
-        return np.array([self._perm(int(p // self.n))[p % self.n] for p in positions])
+        epochs, out = positions // self.n, np.empty(batch, dtype=np.int64)
+        for epoch in np.unique(epochs):
+            here = epochs == epoch
+            out[here] = self._perm(int(epoch))[positions[here] % self.n]
+        return out
 
 
 def _to_tensor(windows: np.ndarray, device: torch.device) -> torch.Tensor:

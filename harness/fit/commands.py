@@ -11,8 +11,7 @@ from harness.config import ConfigError
 
 
 def _fail(message: str) -> None:
-    """Print the one-line error and exit 2. SystemExit rather than typer.Exit: under ``standalone_mode=False``
-    (harness.cli.main) click swallows typer.Exit and returns its code, which main() does not pass on."""
+    """Print the one-line error and exit 2 (SystemExit: works under plain typer apps and harness.cli.main alike)."""
     typer.echo(f"error: {message}", err=True)
     raise SystemExit(2)
 

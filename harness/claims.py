@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 from filelock import FileLock
 
@@ -93,6 +95,37 @@ class Claim:
             raise ClaimLost(f"{self.path}: claim was taken over by another worker")
         os.utime(self.path)
         self._last_beat = now
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[Callable[[], None]]:
+        """Renew the lease from a background thread for the whole block (data loading and evals included).
+
+        Yields a cheap check for the training loop to call every step: it raises ClaimLost once the
+        thread has seen the claim taken over by another worker.
+        """
+        stop, lost = threading.Event(), threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat_s):
+                try:
+                    self.heartbeat()
+                except ClaimLost:
+                    lost.set()
+                    return
+                except OSError:
+                    continue  # a transient filesystem hiccup: try again next beat
+
+        def check() -> None:
+            if lost.is_set():
+                raise ClaimLost(f"{self.path}: claim was taken over by another worker")
+
+        thread = threading.Thread(target=beat, name=f"claim-heartbeat-{self.path.parent.name}", daemon=True)
+        thread.start()
+        try:
+            yield check
+        finally:
+            stop.set()
+            thread.join()
 
     def release(self) -> None:
         """Remove the claim if this worker still owns it."""

@@ -102,7 +102,11 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
     if decision != "go":
         return decision
     try:
-        train(spec, run_dir, replace(options.train, heartbeat=claim.heartbeat if main else None))
+        if main:
+            with claim.kept_alive() as still_ours:
+                train(spec, run_dir, replace(options.train, heartbeat=still_ours))
+        else:
+            train(spec, run_dir, options.train)
         (run_dir / FAILURE_FILE).unlink(missing_ok=True)
         return "trained"
     except ClaimLost:

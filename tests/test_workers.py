@@ -122,3 +122,25 @@ def test_killing_one_worker_neither_hangs_nor_loses_runs(sweep_file, tmp_path):
     records = list(results.glob("tiny/*/result.json"))
     assert len(records) == 3 and len({json.loads(r.read_text())["run_id"] for r in records}) == 3
     assert not list(results.glob("tiny/*/claim")) and not list(results.glob("tiny/*/.*.tmp"))
+
+
+def test_lease_is_renewed_in_the_background_and_loss_is_noticed(tmp_path):
+    import os
+    import time
+
+    import pytest
+
+    from harness.claims import Claim, ClaimLost
+
+    mine = Claim(tmp_path / "run", owner="a", lease_s=0.6, heartbeat_s=0.25)
+    assert mine.acquire()
+    with mine.kept_alive() as still_ours:
+        time.sleep(1.0)  # longer than the lease with no step-level call: the thread keeps it fresh
+        assert not Claim(tmp_path / "run", owner="b", lease_s=0.6).acquire()
+        still_ours()
+        os.utime(mine.path, (0, 0))  # simulate a stall long enough for another worker to take over
+        thief = Claim(tmp_path / "run", owner="b", lease_s=0.6)
+        assert thief.acquire()
+        time.sleep(0.6)
+        with pytest.raises(ClaimLost):
+            still_ours()

@@ -53,12 +53,9 @@ def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Op
     """Robust covariance of the free theta, H^-1 (sum_i g_i g_i^T) H^-1 with g_i each point's gradient; None when
     the Hessian is singular."""
     _, _, hess, _ = problem.derivatives(theta[None, :], weights[None, :])
-    per_point = []
-    for i in range(len(problem.y)):
-        w = np.zeros_like(weights)
-        w[i] = weights[i]
-        per_point.append(problem.value_and_grad(theta[None, :], w[None, :])[1][0])
-    scores = np.array(per_point)
+    scores = problem.value_and_grad(np.tile(theta, (len(weights), 1)), np.diag(weights))[1]   # row i: point i alone
+    if problem.objective.reduction == "mean":          # each row was divided by its own weight, not the total
+        scores *= (weights / weights.sum())[:, None]
     try:
         inv = np.linalg.inv(hess[0])
     except np.linalg.LinAlgError:
@@ -66,7 +63,8 @@ def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Op
     return inv @ (scores.T @ scores) @ inv
 
 
-def hessian_se(problem: Problem, theta: np.ndarray, weights: np.ndarray, names: tuple) -> tuple[dict, Optional[np.ndarray]]:
+def hessian_se(problem: Problem, theta: np.ndarray, weights: np.ndarray,
+               names: tuple) -> tuple[dict, Optional[np.ndarray]]:
     """({natural name: asymptotic SE}, theta covariance) by the delta method on the sandwich covariance."""
     cov = sandwich_cov(problem, theta, weights)
     if cov is None or not np.all(np.isfinite(cov)):

@@ -1,0 +1,176 @@
+"""Exact, fast derivatives for laws whose log-prediction is a log-sum-exp of terms linear in theta.
+
+For such a law log L̂ = log Σ_k exp(u_k) with u_k = M_k θ + o_k (Chinchilla: u = a − α log N, b − β log D, e), the
+softmax weights s_k = exp(u_k) / L̂ give every derivative in closed form:
+
+    d log L̂ / dθ = J = Σ_k s_k M_k,        d² log L̂ / dθ² = Σ_k s_k M_k M_kᵀ − J Jᵀ.
+
+A weighted sum over points of J_i J_j then splits into one sum per pair of terms (k, l) of a per-point weight times
+the fixed vector M_ki M_lj, so gradient, Hessian and majorant of the whole objective are a handful of elementwise
+products followed by matrix-vector products with a few fixed vectors, instead of one reduction per Hessian entry.
+Arrays are reused per thread and each pair's products are summed while still in cache: on the 2-core machines this
+runs on, memory traffic, not arithmetic, is what costs.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+EXP_SAFE = 700.0   # |u| below this over the whole parameter box: exp(u) neither overflows nor underflows to 0
+
+
+class LseKernel:
+    """The fixed tables of one data set under one log-sum-exp-linear law, for the free theta entries.
+
+    ``m_free`` [K, n, q] (term, point, free entry), ``offset`` [K, n] (fixed entries' contribution), ``lower`` /
+    ``upper`` the box of the free entries (used to decide whether exponentials can skip the max-shift).
+
+    The per-point products M_ki M_lj of all pairs reduce to a few distinct vectors (for Chinchilla 1, log N, log D
+    and their squares and cross product): ``basis_rows`` [nb, n]. Every weighted sum is a product of a per-point
+    weight array with some of them, and ``assemble`` [products, outputs] adds the results into the Hessian,
+    majorant and gradient entries."""
+
+    def __init__(self, m_free: np.ndarray, offset: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+        self.k, self.n, self.q = m_free.shape
+        self.m_aug = np.concatenate([m_free.transpose(0, 2, 1), offset[:, None, :]], axis=1)   # [K, q+1, n]
+        entries = [np.flatnonzero(np.abs(m_free[k]).max(axis=0) > 0) for k in range(self.k)]
+        reach = np.abs(m_free) * np.maximum(np.abs(lower), np.abs(upper))[None, None, :]
+        self.shift_free = bool(np.all(reach.sum(-1) + np.abs(offset) < EXP_SAFE))
+        flat = np.all(self.m_aug == self.m_aug[:, :, :1], axis=(1, 2))          # the same at every point (E)
+        self.constant = [k for k in range(self.k) if flat[k] and self.shift_free and not flat.all()]
+        self.varying = [k for k in range(self.k) if k not in self.constant]
+        self.uses = [list(entries[k]) + [self.q] for k in range(self.k)]          # rows of m_aug a term needs
+        self.moving = [k for k in range(self.k) if len(entries[k])]             # terms with a free entry
+        self.pairs = [(k, l) for k in self.moving for l in self.moving if l >= k]
+        self.basis_rows, self.groups, self.assemble = self._tables(m_free, entries)
+        self._scratch = threading.local()
+
+    def _buffer(self, name: str, shape: tuple) -> np.ndarray:
+        """A scratch array reused across calls of this thread (fresh large arrays cost a page fault per 4 KB)."""
+        size = int(np.prod(shape))
+        buf = getattr(self._scratch, name, None)
+        if buf is None or buf.size < size:
+            buf = np.empty(size)
+            setattr(self._scratch, name, buf)
+        return buf[:size].reshape(shape)
+
+    def _contributions(self, m_free: np.ndarray, entries: list) -> list:
+        """(weight array, vector, output slot) triples: weight arrays are Hessian and majorant of each pair of terms
+        (2p, 2p + 1), then the gradient weight times each term's s (which also carries the Hessian's curvature part);
+        outputs are Hessian (q*q), majorant (q*q), gradient (q)."""
+        q, n_pairs, out = self.q, len(self.pairs), []
+        for p, (k, l) in enumerate(self.pairs):
+            for i in entries[k]:
+                for j in entries[l]:
+                    if k == l and j < i:
+                        continue
+                    vec = m_free[k][:, i] * m_free[l][:, j]
+                    slots = [i * q + j] + ([j * q + i] if k != l or i != j else [])   # (k, l) stands for (l, k)
+                    out += [(2 * p, vec, slot) for slot in slots] + [(2 * p + 1, vec, q * q + slot) for slot in slots]
+        for g, k in enumerate(self.moving):
+            out += [(2 * n_pairs + g, m_free[k][:, j], 2 * q * q + j) for j in entries[k]]
+            for i in entries[k]:          # the Hessian's Σ (grad weight · s_k) M_k M_kᵀ uses the same array
+                out += [(2 * n_pairs + g, m_free[k][:, i] * m_free[k][:, j], slot) for j in entries[k] if j >= i
+                        for slot in {i * q + j, j * q + i}]
+        return out
+
+    def _tables(self, m_free: np.ndarray, entries: list) -> tuple[np.ndarray, list, np.ndarray]:
+        """``basis_rows``: the distinct vectors up to sign; ``groups``: (first, last + 1, basis columns) of the weight
+        arrays summed together (each pair of terms, then each gradient term), only the columns they use;
+        ``assemble``: ±1 from each (weight array, column) of those products to an output slot."""
+        contributions = self._contributions(m_free, entries)
+        vectors = np.stack([vec for _, vec, _ in contributions])
+        lead = vectors[np.arange(len(vectors)), np.argmax(vectors != 0, axis=1)]
+        signs = np.where(lead < 0, -1.0, 1.0)
+        basis, which = np.unique(vectors * signs[:, None], axis=0, return_inverse=True)
+        n_pairs = len(self.pairs)
+        bounds = [(2 * p, 2 * p + 2) for p in range(n_pairs)] + [(2 * n_pairs + g, 2 * n_pairs + g + 1)
+                                                                 for g in range(len(self.moving))]
+        groups, row_of, rows = [], {}, 0
+        for first, last in bounds:
+            cols = sorted({int(v) for (p, _, _), v in zip(contributions, which.ravel()) if first <= p < last})
+            for p in range(first, last):
+                row_of.update({(p, v): rows + (p - first) * len(cols) + c for c, v in enumerate(cols)})
+            groups.append((first, last, cols))
+            rows += (last - first) * len(cols)
+        assemble = np.zeros((rows, 2 * self.q * self.q + self.q))
+        for (p, _, slot), v, sign in zip(contributions, which.ravel(), signs):
+            assemble[row_of[(p, int(v))], slot] += sign
+        return np.ascontiguousarray(basis), groups, assemble
+
+    def forward(self, theta: np.ndarray, softmax: bool = False):
+        """log L̂ [b, n] for a batch of free thetas, and with ``softmax`` also the term weights s [K, b, n] (a scratch
+        array of this thread, valid until its next ``forward``). Terms that are the same at every point (a floor
+        E) are exponentiated once per row."""
+        b = len(theta)
+        aug = np.empty((b, self.q + 1))
+        aug[:, :-1], aug[:, -1] = theta, 1.0
+        u = self._buffer("terms", (self.k, b, self.n))
+        for k in self.varying:
+            np.matmul(aug[:, self.uses[k]], self.m_aug[k][self.uses[k]], out=u[k])
+        top = None
+        if not self.shift_free:
+            top = u.max(axis=0)
+            u -= top
+        for k in self.varying:
+            np.exp(u[k], out=u[k])
+        total = u[self.varying[0]] + u[self.varying[1]] if len(self.varying) > 1 else u[self.varying[0]].copy()
+        for k in self.varying[2:]:
+            total += u[k]
+        flat = {k: np.exp(aug @ self.m_aug[k][:, 0]) for k in self.constant}
+        if flat:
+            total += sum(flat.values())[:, None]
+        f = np.log(total)
+        if top is not None:
+            f += top
+        if not softmax:
+            return f
+        inverse = np.divide(1.0, total, out=total)         # faster than np.reciprocal
+        for k in self.varying:
+            u[k] *= inverse
+        for k, scale in flat.items():
+            np.multiply(inverse, scale[:, None], out=u[k])
+        return f, u
+
+    def contract(self, s: np.ndarray, grad_weight: np.ndarray, jj_weight: np.ndarray,
+                 major_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weighted sums over points, per batch row, with weights [b, n]:
+
+        gradient  Σ grad_weight · J,
+        Hessian   Σ jj_weight · J Jᵀ + Σ grad_weight · d²log L̂   (true of any objective that is a function of L̂),
+        majorant  Σ major_weight · J Jᵀ.
+        Returns ([b, q], [b, q, q], [b, q, q])."""
+        b = s.shape[1]
+        pair = self._buffer("pair", (2, b, self.n))
+        grads = self._buffer("grads", (len(self.moving), b, self.n))
+        for g, k in enumerate(self.moving):
+            np.multiply(grad_weight, s[k], out=grads[g])
+        both = jj_weight - grad_weight          # d²log L̂ = Σ s_k M_k M_kᵀ − J Jᵀ: its J Jᵀ part joins jj_weight
+        scaled = self._buffer("scaled", (2, b, self.n))
+        parts = []
+        for (k, l), (_, _, cols) in zip(self.pairs, self.groups):   # each pair's two arrays summed while in cache
+            if l == k:
+                np.multiply(both, s[k], out=scaled[0])
+                np.multiply(major_weight, s[k], out=scaled[1])
+            np.multiply(scaled, s[l], out=pair)
+            parts.append(self._sums(pair, cols))
+        parts += [self._sums(grads[g:g + 1], cols) for g, (_, _, cols) in enumerate(self.groups[len(self.pairs):])]
+        out = np.concatenate(parts, axis=1) @ self.assemble
+        q2 = self.q * self.q
+        return (out[:, 2 * q2:], out[:, :q2].reshape(b, self.q, self.q),
+                out[:, q2:2 * q2].reshape(b, self.q, self.q))
+
+    def gradient(self, s: np.ndarray, grad_weight: np.ndarray) -> np.ndarray:
+        """Σ over points of grad_weight · J, [b, q]."""
+        groups = self.groups[len(self.pairs):]
+        parts = [self._sums((grad_weight * s[k])[None], cols) for k, (_, _, cols) in zip(self.moving, groups)]
+        rows = self.assemble.shape[0] - sum(len(cols) for _, _, cols in groups)
+        return np.concatenate(parts, axis=1) @ self.assemble[rows:, 2 * self.q * self.q:]
+
+    def _sums(self, arrays: np.ndarray, cols: list) -> np.ndarray:
+        """Weight arrays [a, b, n] times the basis vectors ``cols``: [b, a x len(cols)] in ``assemble``'s row order
+        (matrix-vector products: faster here than a GEMM with three columns)."""
+        a, b, _ = arrays.shape
+        block = np.stack([arrays.reshape(a * b, self.n) @ self.basis_rows[c] for c in cols], axis=-1)
+        return block.reshape(a, b, len(cols)).transpose(1, 0, 2).reshape(b, a * len(cols))

@@ -71,9 +71,10 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
     given up (not converged) when, at a 10-step checkpoint, it is still ``abandon`` x the batch's best objective and
     crawling (< 5 % better than 10 steps earlier): such starts end in poor local minima of flat regions."""
     theta = np.clip(np.array(theta0, float), problem.lower, problem.upper)
-    b = len(theta)
+    b, q = theta.shape
     w = np.asarray(weights, float)
     value, grad, hess, major = problem.derivatives(theta, w)
+    curvature = np.stack([hess, major])                # the two step models: exact Hessian, IRLS majorant
     lam, iters = np.full(b, 1e-6), np.zeros(b, int)
     done, converged = ~np.isfinite(value), np.zeros(b, bool)
     before = value.copy()
@@ -85,7 +86,7 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
         if not len(idx):
             break
         w_idx = _select(w, idx)
-        both = _newton_step(np.tile(grad[idx], (2, 1)), np.concatenate([hess[idx], major[idx]]),
+        both = _newton_step(np.tile(grad[idx], (2, 1)), curvature[:, idx].reshape(-1, q, q),
                             np.tile(lam[idx], 2), np.tile(theta[idx], (2, 1)), problem.lower, problem.upper)
         trials = np.split(both, 2)
         values = np.split(problem.value(both, w_idx if w.ndim == 1 else np.tile(w_idx, (2, 1))), 2)
@@ -96,10 +97,11 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
         small = ok & (((value[idx] - new) <= ftol * np.abs(new)) | (np.abs(trial - theta[idx]).max(1) <= xtol))
         stuck = ~ok & (lam[idx] > 1e10)
         lam[idx] = np.where(ok, np.maximum(lam[idx] / 5, 1e-12), lam[idx] * 10)
-        acc = idx[ok]
-        if len(acc):
-            theta[acc] = trial[ok]
-            value[acc], grad[acc], hess[acc], major[acc] = problem.derivatives(trial[ok], _select(w, acc))
+        theta[idx[ok]], value[idx[ok]] = trial[ok], new[ok]
+        moved = idx[ok & ~small]                       # rows that just converged need no new derivatives
+        if len(moved):
+            _, grad[moved], curvature[0, moved], curvature[1, moved] = problem.derivatives(theta[moved],
+                                                                                          _select(w, moved))
         converged[idx[small | stuck]] = True
         done[idx[small | stuck]] = True
     return Solution(theta, value, iters, converged)

@@ -126,6 +126,7 @@ def test_killing_one_worker_neither_hangs_nor_loses_runs(sweep_file, tmp_path):
 
 def test_lease_is_renewed_in_the_background_and_loss_is_noticed(tmp_path):
     import os
+    import threading
     import time
 
     import pytest
@@ -133,14 +134,22 @@ def test_lease_is_renewed_in_the_background_and_loss_is_noticed(tmp_path):
     from harness.claims import Claim, ClaimLost
 
     mine = Claim(tmp_path / "run", owner="a", lease_s=0.6, heartbeat_s=0.25)
+    real_heartbeat, frozen = mine.heartbeat, threading.Lock()
+
+    def heartbeat_unless_frozen():
+        with frozen:
+            real_heartbeat()
+
+    mine.heartbeat = heartbeat_unless_frozen
     assert mine.acquire()
     with mine.kept_alive() as still_ours:
         time.sleep(1.0)  # longer than the lease with no step-level call: the thread keeps it fresh
         assert not Claim(tmp_path / "run", owner="b", lease_s=0.6).acquire()
         still_ours()
-        os.utime(mine.path, (0, 0))  # simulate a stall long enough for another worker to take over
-        thief = Claim(tmp_path / "run", owner="b", lease_s=0.6)
-        assert thief.acquire()
+        with frozen:  # the heartbeat thread stalls (no beat can run, or be half done, while held) ...
+            os.utime(mine.path, (0, 0))  # ... long enough for the lease to expire
+            thief = Claim(tmp_path / "run", owner="b", lease_s=0.6)
+            assert thief.acquire()
         time.sleep(0.6)
         with pytest.raises(ClaimLost):
             still_ours()

@@ -100,8 +100,8 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
         theta[idx[ok]], value[idx[ok]] = trial[ok], new[ok]
         moved = idx[ok & ~small]                       # rows that just converged need no new derivatives
         if len(moved):
-            _, grad[moved], curvature[0, moved], curvature[1, moved] = problem.derivatives(theta[moved],
-                                                                                          _select(w, moved))
+            _, grad[moved], curvature[0, moved], curvature[1, moved] = problem.derivatives(
+                theta[moved], _select(w, moved), value=False)
         converged[idx[small | stuck]] = True
         done[idx[small | stuck]] = True
     return Solution(theta, value, iters, converged)

@@ -13,6 +13,7 @@ runs on, memory traffic, not arithmetic, is what costs.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -48,7 +49,7 @@ class LseKernel:
 
     def _buffer(self, name: str, shape: tuple) -> np.ndarray:
         """A scratch array reused across calls of this thread (fresh large arrays cost a page fault per 4 KB)."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)                            # (np.prod of a tuple costs microseconds)
         buf = getattr(self._scratch, name, None)
         if buf is None or buf.size < size:
             buf = np.empty(size)
@@ -148,15 +149,17 @@ class LseKernel:
             np.multiply(grad_weight, s[k], out=grads[g])
         both = jj_weight - grad_weight          # d²log L̂ = Σ s_k M_k M_kᵀ − J Jᵀ: its J Jᵀ part joins jj_weight
         scaled = self._buffer("scaled", (2, b, self.n))
-        parts = []
+        sums = self._buffer("sums", (self.assemble.shape[0], b))
+        row = 0
         for (k, l), (_, _, cols) in zip(self.pairs, self.groups):   # each pair's two arrays summed while in cache
             if l == k:
                 np.multiply(both, s[k], out=scaled[0])
                 np.multiply(major_weight, s[k], out=scaled[1])
             np.multiply(scaled, s[l], out=pair)
-            parts.append(self._sums(pair, cols))
-        parts += [self._sums(grads[g:g + 1], cols) for g, (_, _, cols) in enumerate(self.groups[len(self.pairs):])]
-        out = np.concatenate(parts, axis=1) @ self.assemble
+            row = self._sums(pair, cols, sums, row)
+        for g, (_, _, cols) in enumerate(self.groups[len(self.pairs):]):
+            row = self._sums(grads[g:g + 1], cols, sums, row)
+        out = sums.T @ self.assemble
         q2 = self.q * self.q
         return (out[:, 2 * q2:], out[:, :q2].reshape(b, self.q, self.q),
                 out[:, q2:2 * q2].reshape(b, self.q, self.q))
@@ -164,13 +167,18 @@ class LseKernel:
     def gradient(self, s: np.ndarray, grad_weight: np.ndarray) -> np.ndarray:
         """Σ over points of grad_weight · J, [b, q]."""
         groups = self.groups[len(self.pairs):]
-        parts = [self._sums((grad_weight * s[k])[None], cols) for k, (_, _, cols) in zip(self.moving, groups)]
-        rows = self.assemble.shape[0] - sum(len(cols) for _, _, cols in groups)
-        return np.concatenate(parts, axis=1) @ self.assemble[rows:, 2 * self.q * self.q:]
+        first = self.assemble.shape[0] - sum(len(cols) for _, _, cols in groups)
+        sums, row = self._buffer("sums", (self.assemble.shape[0] - first, s.shape[1])), 0
+        for k, (_, _, cols) in zip(self.moving, groups):
+            row = self._sums((grad_weight * s[k])[None], cols, sums, row)
+        return sums.T @ self.assemble[first:, 2 * self.q * self.q:]
 
-    def _sums(self, arrays: np.ndarray, cols: list) -> np.ndarray:
-        """Weight arrays [a, b, n] times the basis vectors ``cols``: [b, a x len(cols)] in ``assemble``'s row order
-        (matrix-vector products: faster here than a GEMM with three columns)."""
-        a, b, _ = arrays.shape
-        block = np.stack([arrays.reshape(a * b, self.n) @ self.basis_rows[c] for c in cols], axis=-1)
-        return block.reshape(a, b, len(cols)).transpose(1, 0, 2).reshape(b, a * len(cols))
+    def _sums(self, arrays: np.ndarray, cols: list, sums: np.ndarray, row: int) -> int:
+        """Weight arrays [a, b, n] times the basis vectors ``cols``, written to ``sums[row:]`` (one row per array and
+        vector, in ``assemble``'s order) by matrix-vector products, each straight into its row (faster here than a
+        GEMM with a few columns, or than stacking the products); returns the next free row."""
+        for array in arrays:
+            for c in cols:
+                np.matmul(array, self.basis_rows[c], out=sums[row])
+                row += 1
+        return row

@@ -6,6 +6,7 @@ of about ``CHUNK_ELEMENTS`` (rows x points) so that each elementwise pass runs o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -32,32 +33,34 @@ class Objective:
         return (LAD_DELTA, 1.0 / LAD_DELTA) if self.kind == "lad" else (self.delta, 1.0)
 
     def loss(self, r: np.ndarray) -> np.ndarray:
-        """rho of the residuals. Huber as m (|r| - m/2) with m = min(|r|, delta): r²/2 inside, delta (|r| - delta/2)
-        outside. (``np.clip`` with both bounds: numpy's ``minimum`` against a scalar is several times slower.)"""
+        """rho of the residuals. Huber as psi (r - psi/2) with psi = clip(r, ±delta): r²/2 inside, delta (|r| - delta/2)
+        outside."""
         if self.kind == "mse":
             return r * r
         delta, scale = self._delta_scale()
-        a = np.abs(r)
-        m = np.clip(a, 0.0, delta)
-        a -= 0.5 * m
-        a *= m
-        return a * scale if scale != 1.0 else a
+        psi = np.clip(r, -delta, delta)
+        out = np.multiply(psi, 0.5 * scale)
+        np.subtract(r * scale, out, out=out) if scale != 1.0 else np.subtract(r, out, out=out)
+        out *= psi
+        return out
 
-    def rho(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(rho, rho', rho'', rho'/r) of the residuals; the last is the IRLS weight of the quadratic majorant."""
+    def rho(self, r: np.ndarray, value: bool = True) -> tuple:
+        """(rho or None without ``value``, rho', rho'', rho'/r) of the residuals; the last is the IRLS weight of the
+        quadratic majorant. (Huber: rho' = clip(r, ±delta), rho'/r = delta / max(|r|, delta), which is exactly 1
+        inside, so rho'' = floor(rho'/r).)"""
         if self.kind == "mse":
             two = np.full_like(r, 2.0)
-            return r * r, 2.0 * r, two, two
+            return (r * r if value else None), 2.0 * r, two, two
         delta, scale = self._delta_scale()
-        a = np.abs(r)
-        m = np.clip(a, 0.0, delta)
-        irls = m / np.clip(a, 1e-300, np.inf)                           # 1 inside, delta / |r| outside
-        inside = (a <= delta).astype(float)
-        a -= 0.5 * m
-        a *= m
+        val = self.loss(r) if value else None
+        psi = np.clip(r, -delta, delta)
+        irls = np.abs(r)
+        np.clip(irls, delta, None, out=irls)
+        np.divide(delta, irls, out=irls)
+        inside = np.floor(irls)
         if scale != 1.0:
-            a, irls, inside = a * scale, irls * scale, inside * scale
-        return a, irls * r, inside, irls
+            psi, irls, inside = psi * scale, irls * scale, inside * scale
+        return val, psi, inside, irls
 
 
 def _gram(jac: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -113,18 +116,22 @@ class Problem:
             return self.law.log_predict(self.full_theta(theta), self.x)
 
     def _residual(self, f: np.ndarray) -> np.ndarray:
-        return self.target - (f if self.objective.space == "log" else np.exp(f))
+        """Prediction minus target (every objective is symmetric; this sign makes rho' the gradient's weight)."""
+        return (f if self.objective.space == "log" else np.exp(f)) - self.target
 
     def _reduce(self, per_point: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Weighted sum (or mean) over points, per row."""
         total = per_point @ w if w.ndim == 1 else np.einsum("bn,bn->b", per_point, w)
         return total / w.sum(-1) if self.objective.reduction == "mean" else total
 
-    def _total(self, per_point: np.ndarray, w: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """(objective per row, inf where not finite; the divisor [rows] that derivatives share with it)."""
+    def _total(self, per_point: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Objective per row, inf where not finite."""
         value = self._reduce(per_point, w)
-        norm = np.broadcast_to(w.sum(-1) if self.objective.reduction == "mean" else 1.0, (rows,))
-        return np.where(np.isfinite(value), value, np.inf), norm
+        return np.where(np.isfinite(value), value, np.inf)
+
+    def _divisor(self, w: np.ndarray, rows: int) -> np.ndarray:
+        """What the summed derivatives are divided by, per row: the weight total under mean reduction, else 1."""
+        return np.broadcast_to(w.sum(-1) if self.objective.reduction == "mean" else 1.0, (rows,))
 
     def _by_chunks(self, method, theta: np.ndarray, w: np.ndarray):
         """``method(theta_rows, weight_rows)`` over row chunks, results concatenated."""
@@ -134,7 +141,7 @@ class Problem:
             return method(theta, w)
         parts = [method(theta[a:a + rows], _rows(w, a, a + rows)) for a in range(0, len(theta), rows)]
         if isinstance(parts[0], tuple):
-            return tuple(np.concatenate(column) for column in zip(*parts))
+            return tuple(None if column[0] is None else np.concatenate(column) for column in zip(*parts))
         return np.concatenate(parts)
 
     def value(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -143,8 +150,7 @@ class Problem:
 
     def _value(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            out = self._reduce(self.objective.loss(self._residual(self.log_pred(theta))), w)
-        return np.where(np.isfinite(out), out, np.inf)
+            return self._total(self.objective.loss(self._residual(self.log_pred(theta))), w)
 
     def value_and_grad(self, theta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(objective, gradient [B, q]) per batch row, without second derivatives (for quasi-Newton runs)."""
@@ -159,30 +165,32 @@ class Problem:
             else:
                 val, grad_w, _, _ = self._point_weights(self.log_pred(theta), w)
                 grad = np.einsum("bn,bqn->bq", grad_w, self._fd_jacobian(theta))
-            value, norm = self._total(val, w, len(theta))
-        return value, grad / norm[:, None]
+            value = self._total(val, w)
+        return value, grad / self._divisor(w, len(theta))[:, None]
 
-    def derivatives(self, theta: np.ndarray, w: np.ndarray) -> tuple:
-        """(objective, gradient [B, q], Hessian [B, q, q], Gauss–Newton/IRLS majorant [B, q, q]) per batch row."""
-        return self._by_chunks(self._derivatives, theta, w)
+    def derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
+        """(objective, gradient [B, q], Hessian [B, q, q], Gauss–Newton/IRLS majorant [B, q, q]) per batch row; the
+        objective is None without ``value`` (an optimiser that valued the step already)."""
+        return self._by_chunks(partial(self._derivatives, value=value), theta, w)
 
-    def _point_weights(self, f: np.ndarray, w: np.ndarray) -> tuple:
-        """Per point: rho, and the weights of J (gradient), J Jᵀ (Hessian) and J Jᵀ (majorant); the Hessian's
-        weight of d²log L̂ equals the gradient's."""
-        r = self._residual(f)
-        val, psi, dpsi, irls = self.objective.rho(r)
-        if self.objective.space == "log":
-            return val, -w * psi, w * dpsi, w * irls
-        pred = np.exp(f)
-        return val, -w * psi * pred, w * (dpsi * pred - psi) * pred, w * irls * pred * pred
+    def _point_weights(self, f: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
+        """Per point: rho (None without ``value``), and the weights of J (gradient), J Jᵀ (Hessian) and J Jᵀ
+        (majorant); the Hessian's weight of d²log L̂ equals the gradient's. Unit weights are not multiplied in."""
+        val, psi, dpsi, irls = self.objective.rho(self._residual(f), value)
+        if self.objective.space == "linear":
+            pred = np.exp(f)
+            psi, dpsi, irls = psi * pred, (dpsi * pred + psi) * pred, irls * pred * pred
+        if w.ndim == 1 and not np.any(w != 1.0):
+            return val, psi, dpsi, irls
+        return val, w * psi, w * dpsi, w * irls
 
-    def _derivatives(self, theta: np.ndarray, w: np.ndarray) -> tuple:
+    def _derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
         with np.errstate(all="ignore"):
             if self.kernel is not None:
                 f, s = self.kernel.forward(theta, softmax=True)
             else:
                 f = self.log_pred(theta)
-            val, grad_w, hess_w, major_w = self._point_weights(f, w)
+            val, grad_w, hess_w, major_w = self._point_weights(f, w, value)
             if self.kernel is not None:
                 grad, hess, major = self.kernel.contract(s, grad_w, hess_w, major_w)
             else:
@@ -190,9 +198,10 @@ class Problem:
                 grad = np.einsum("bn,bqn->bq", grad_w, jac)
                 hess = _gram(jac, hess_w) + self._fd_curvature(theta, grad_w)
                 major = _gram(jac, major_w)
-            value, norm = self._total(val, w, len(theta))
+            total = self._total(val, w) if value else None
+        norm = self._divisor(w, len(theta))
         nn = norm[:, None, None]
-        return value, grad / norm[:, None], hess / nn, major / nn
+        return total, grad / norm[:, None], hess / nn, major / nn
 
     def _fd_jacobian(self, theta: np.ndarray) -> np.ndarray:
         """d log L̂ / d theta by central differences, [B, q, n]."""

@@ -107,6 +107,11 @@ def test_shifted_exponentials_agree_with_the_direct_path(sweep):
     natural = problem.law.to_natural(problem.full_theta(theta))
     by_hand = [problem.law.predict({k: v[i] for k, v in natural.items()}, **problem.x) for i in range(len(theta))]
     np.testing.assert_allclose(np.exp(f2), by_hand, rtol=1e-13)
+    # the direct kernel replaces the floor's s by 1 - the others' (a unit term); the shifted one keeps every term
+    assert -1 in direct.moving and -1 not in shifted.moving
+    weights = [np.random.default_rng(seed).uniform(-1.0, 1.0, f1.shape) for seed in range(3)]
+    for a, b in zip(direct.contract(s1, *weights), shifted.contract(s2, *weights)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.abs(b).max())
 
 
 def test_multistart_is_the_same_in_processes_threads_and_one_piece(sweep, monkeypatch):

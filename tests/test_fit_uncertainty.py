@@ -42,6 +42,9 @@ def test_warns_on_few_distinct_sizes():
     n, d = sweep_grid([1e8, 1e9], [5, 10, 20, 40, 80, 160])
     fit = fit_law(simulate("chinchilla", TRUE, N=n, D=d, noise=0.01, seed=0), starts=TRUE)
     assert any("only 2 distinct N" in w for w in fit.warnings)
+    # two sizes cannot fix E, A and alpha: the Hessian is singular, said so, with no made-up correlations or SEs
+    assert any("Hessian is singular" in w for w in fit.warnings)
+    assert not any("correlation" in w for w in fit.warnings) and np.isnan(fit.se["alpha"])
 
 
 def test_warns_at_bounds():

@@ -8,6 +8,7 @@ import numpy as np
 from harness.fit.estimate import Problem, multistart
 
 CORRELATION_WARN = 0.99
+SINGULAR_RCOND = 1e-10   # Hessian eigenvalue ratio below which the optimum is treated as not identified
 
 
 def bootstrap_thetas(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, n_resamples: int = 1000,
@@ -51,8 +52,12 @@ def _natural_jacobian(to_natural: Callable, theta: np.ndarray, names: tuple) -> 
 
 def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Optional[np.ndarray]:
     """Robust covariance of the free theta, H^-1 (sum_i g_i g_i^T) H^-1 with g_i each point's gradient; None when
-    the Hessian is singular."""
+    the Hessian is singular or not positive definite (its smallest eigenvalue below ``SINGULAR_RCOND`` x the largest):
+    some direction is not identified, and an inverse would be rounding noise."""
     _, _, hess, _ = problem.derivatives(theta[None, :], weights[None, :])
+    eigenvalues = np.linalg.eigvalsh(0.5 * (hess[0] + hess[0].T))
+    if not np.all(np.isfinite(eigenvalues)) or eigenvalues[0] <= SINGULAR_RCOND * eigenvalues[-1]:
+        return None
     scores = problem.value_and_grad(np.tile(theta, (len(weights), 1)), np.diag(weights))[1]   # row i: point i alone
     if problem.objective.reduction == "mean":          # each row was divided by its own weight, not the total
         scores *= (weights / weights.sum())[:, None]

@@ -39,10 +39,9 @@ class Objective:
             return r * r
         delta, scale = self._delta_scale()
         psi = np.clip(r, -delta, delta)
-        out = np.multiply(psi, 0.5 * scale)
-        np.subtract(r * scale, out, out=out) if scale != 1.0 else np.subtract(r, out, out=out)
+        out = r - 0.5 * psi
         out *= psi
-        return out
+        return out * scale if scale != 1.0 else out
 
     def rho(self, r: np.ndarray, value: bool = True) -> tuple:
         """(rho or None without ``value``, rho', rho'', rho'/r) of the residuals; the last is the IRLS weight of the

@@ -67,9 +67,10 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
     escapes the flat regions where one term of the law dominates) and keeping the better: a step is kept only if it
     lowers that row's objective; a row has converged when a kept step changes the objective by less than ``ftol``
     (relative) or theta by less than ``xtol``, or when no damping finds a lower value (a minimum to machine
-    precision). Both trial steps of every row are solved in one batched call and valued in one pass. With ``abandon`` > 1 (multi-start only), a row is
-    given up (not converged) when, at a 10-step checkpoint, it is still ``abandon`` x the batch's best objective and
-    crawling (< 5 % better than 10 steps earlier): such starts end in poor local minima of flat regions."""
+    precision). Both trial steps of every row are solved in one batched call and valued in one pass. With
+    ``abandon`` > 1 (multi-start only), a row is given up (not converged) when, at a 10-step checkpoint, it is still
+    ``abandon`` x the batch's best objective and crawling (< 5 % better than 10 steps earlier): such starts end in
+    poor local minima of flat regions."""
     theta = np.clip(np.array(theta0, float), problem.lower, problem.upper)
     b, q = theta.shape
     w = np.asarray(weights, float)

@@ -163,8 +163,9 @@ class LseKernel:
         Returns ([b, q], [b, q, q], [b, q, q])."""
         b, n = s.shape[1], self.n
         pair = self._buffer("pair", (2, b, n))
-        unit = self._buffer("unit", (2, b, n))     # both weights of J Jᵀ: Hessian (whose d²log L̂ part has
-        np.subtract(jj_weight, grad_weight, out=unit[0])   # −J Jᵀ times the gradient weight) and majorant
+        # the weights of J Jᵀ for the unit term: Hessian (d²log L̂'s −J Jᵀ part joins it) and majorant
+        unit = self._buffer("unit", (2, b, n))
+        np.subtract(jj_weight, grad_weight, out=unit[0])
         unit[1] = major_weight
         scaled = self._buffer("scaled", (len(self.moving), 2, b, n))
         sums = self._buffer("sums", (self.assemble.shape[0], b))

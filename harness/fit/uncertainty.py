@@ -61,10 +61,7 @@ def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Op
     scores = problem.value_and_grad(np.tile(theta, (len(weights), 1)), np.diag(weights))[1]   # row i: point i alone
     if problem.objective.reduction == "mean":          # each row was divided by its own weight, not the total
         scores *= (weights / weights.sum())[:, None]
-    try:
-        inv = np.linalg.inv(hess[0])
-    except np.linalg.LinAlgError:
-        return None
+    inv = np.linalg.inv(hess[0])                       # positive definite, checked above
     return inv @ (scores.T @ scores) @ inv
 
 

@@ -14,11 +14,9 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.errors import ConfigError
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-
-class ConfigError(ValueError):
-    """A user mistake in a sweep file or option: printed as one line, exit code 2."""
 
 
 class Strict(BaseModel):

@@ -7,8 +7,9 @@ from typing import Optional
 import pandas as pd
 from pydantic import Field
 
+from harness.errors import ConfigError
 from harness.config import (
-    ConfigError, DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash,
+    DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash,
 )
 from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params
 

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 from scipy.stats import norm
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 N_CONVENTIONS = ("non_embedding", "with_head", "total", "flops_per_token")
 LOSS_UNITS = ("nats_per_token", "bits_per_byte")

@@ -42,17 +42,7 @@ def run_quickstart(sweep_file: Path, results_root: Path, use_wandb: bool = True,
 
 
 def _after_sweep(directory: Path, table, use_wandb: bool) -> None:
-    """Fit, compare and report, for whichever of those rooms are installed."""
-    try:
-        from harness.reporting import quickstart_summary
-    except ImportError:
-        quickstart_summary = None
-    if quickstart_summary is not None:
-        quickstart_summary(directory, table, use_wandb=use_wandb)
-        return
-    try:
-        from harness.fit import fit_law
-    except ImportError:
-        return
-    _section("fit: L(N, D) = E + A/N^alpha + B/D^beta")
-    typer.echo(str(fit_law(table[table["status"] == "done"], law="chinchilla").to_dict()))
+    """Fit, compare and report."""
+    from harness.report.pipeline import quickstart_summary
+
+    quickstart_summary(directory, table, use_wandb=use_wandb)

@@ -14,7 +14,9 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from harness.config import ConfigError, load_sweep
+from harness.errors import ConfigError
+
+from harness.config import load_sweep
 
 RESULT_FILE, SPEC_FILE, METRICS_FILE, CHECKPOINT_FILE = "result.json", "spec.json", "metrics.jsonl", "checkpoint.pt"
 

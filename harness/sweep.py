@@ -13,7 +13,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from harness.claims import Claim, ClaimLost, claim_state, new_owner_id
-from harness.config import ConfigError, SweepConfig
+from harness.errors import ConfigError
+from harness.config import SweepConfig
 from harness.plan import RunSpec, expand, make_run_id
 from harness.store import SPEC_FILE, atomic_write_json, read_json, read_result, sweep_dir
 from harness.train import TrainOptions, train

@@ -2,8 +2,8 @@
 import numpy as np
 
 from harness import load_results
-from harness.analysis import compute_frontier, sweep_analysis
-from harness.reporting import fit_table
+from harness.report.analysis import compute_frontier, sweep_analysis
+from harness.report.pipeline import fit_table
 from tests.conftest import REPO
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config import ConfigError, DataConfig
+from harness.errors import ConfigError
+
+from harness.config import DataConfig
 from harness.data import corpus as corpus_mod
 from harness.data.cache import CacheRebuildWarning, check_entry, verify_entry
 from harness.data.corpus import cache_key, load_corpus

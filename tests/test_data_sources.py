@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import ConfigError, DataConfig
+from harness.errors import ConfigError
+
+from harness.config import DataConfig
 from harness.data import sources
 from harness.data.sources import is_test_document, iter_documents, labelled_documents, split_documents
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config import ConfigError, DataConfig
+from harness.errors import ConfigError
+
+from harness.config import DataConfig
 from harness.data.corpus import load_corpus
 from harness.data.sources import is_test_document
 from harness.data.tokenizers import EOS_TOKEN, BpeTokenizer, ByteTokenizer, load_tokenizer

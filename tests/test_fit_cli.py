@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness.fit.commands import register
+from harness.cli.fit import register
 from harness.fit.simulate import simulate, sweep_grid
 
 EXTERNAL = Path(__file__).resolve().parents[2] / "shared" / "external"

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 from harness.fit.derived import compute_optimal
 from harness.fit.isoflop import envelope_fit, group_budgets, isoflop_fit, parabola
 from harness.fit.simulate import simulate, sweep_grid

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 from harness.fit.select import compare_forms, forms_payload
 from harness.fit.simulate import simulate
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 from harness.published import (LOSS_UNITS, N_CONVENTIONS, load_registry, nonembed_compute, nonembed_exponent, omega_for,
                                parse_registry, total_from_nonembed)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.report import build_report, summary_lines
+from harness.report.html import build_report, summary_lines
 from tests.test_compare import EPOCH_FIT
 from tests.test_plots import FIT, chinchilla
 
@@ -117,7 +117,7 @@ def test_plot_and_report_commands_from_records(records, tmp_path, capsys):
 
 def test_wandb_logs_fit_comparison_and_figures_offline(records, tmp_path, monkeypatch):
     pytest.importorskip("wandb")
-    from harness.reporting import write_sweep_report
+    from harness.report.pipeline import write_sweep_report
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     root, _ = records

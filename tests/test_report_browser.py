@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import build_report
+from harness.report.html import build_report
 from tests.test_plots import FIT
 from tests.test_report import _table
 

@@ -127,7 +127,7 @@ def test_bf16_autocast_on_cpu_when_asked(sweep_file, tmp_path):
 
 
 def test_edited_corpus_is_not_silently_reused(tmp_path, sweep_file):
-    from harness.config import ConfigError
+    from harness.errors import ConfigError
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

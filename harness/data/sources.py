@@ -28,7 +28,9 @@ import sysconfig
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from harness.config import ConfigError, DataConfig
+from harness.errors import ConfigError
+
+from harness.config import DataConfig
 
 HF_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv", ".txt": "text"}
 SAVED_DATASET_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")

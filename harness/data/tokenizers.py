@@ -13,7 +13,9 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from harness.config import ConfigError, DataConfig
+from harness.errors import ConfigError
+
+from harness.config import DataConfig
 
 EOS_TOKEN = "<|endoftext|>"
 TOKENIZER_FILE = "tokenizer.json"

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 RAW = "https://raw.githubusercontent.com"
 

@@ -14,7 +14,7 @@ from harness.fit.estimate import OBJECTIVES, Objective, Problem, basin_count, mu
 from harness.fit.laws import Law, get_law
 from harness.fit.table import prepare
 from harness.fit.uncertainty import bootstrap_thetas, hessian_se, identification_warnings, percentile_ci
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 from harness.fit.estimate import Objective, Problem, multistart
 from harness.fit.laws import get_law
 

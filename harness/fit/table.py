@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 from harness.fit.laws import Law
 
 N_COLUMNS = {"total": "N_total", "non_embedding": "N_nonembed", "with_head": "N_with_head"}

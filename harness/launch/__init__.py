@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError, SweepConfig
+from harness.errors import ConfigError
+
+from harness.config import SweepConfig
 from harness.plan import RunSpec, expand
 from harness.store import atomic_write_json, read_result, sweep_dir
 

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-from harness.config import ConfigError, SweepConfig
+from harness.errors import ConfigError
+
+from harness.config import SweepConfig
 from harness.launch import check_positive, check_safe, prepare, run_spec_task, save_launch_record, summarize
 
 

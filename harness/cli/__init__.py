@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Launch transformer LM sweeps over N and D, record test loss, fit and compare scaling laws.")
@@ -142,12 +142,10 @@ def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = typer.Option(False,
 
 
 def _register_rooms() -> None:
-    for module in ("harness.fit.commands", "harness.reporting", "harness.launch.commands"):
-        try:
-            __import__(module, fromlist=["register"]).register(app)
-        except ImportError as exc:
-            if exc.name != module:
-                raise
+    from harness.cli import fit, launch, report
+
+    for room in (fit, launch, report):
+        room.register(app)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

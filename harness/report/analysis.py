@@ -11,7 +11,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 
 def compute_frontier(table: pd.DataFrame) -> pd.DataFrame:

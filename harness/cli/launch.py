@@ -11,7 +11,7 @@ SWEEP_ARG = typer.Argument(..., help="Sweep file (or name in sweeps/).")
 
 
 def _parse_extra(pairs: list[str]) -> dict:
-    from harness.config import ConfigError
+    from harness.errors import ConfigError
 
     extra = {}
     for pair in pairs:

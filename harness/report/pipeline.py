@@ -1,4 +1,5 @@
-"""CLI commands ``compare``, ``plot`` and ``report`` (added by :func:`register`), and the quickstart's last step."""
+"""From records to a report: the inputs (run table and fit), a report fit, the report with its figures, and the
+quickstart's last step. The ``compare``, ``plot`` and ``report`` commands (harness.cli.report) call these."""
 from __future__ import annotations
 
 import json
@@ -8,11 +9,8 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
-RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory.")
-FIT_OPT = typer.Option(None, "--fit", help="Use this fit JSON (from `harness fit --json`) instead of fitting.")
-BUDGET_OPT = typer.Option(None, "--budget", help="Compute budget (FLOP) for tokens/param; repeatable.")
 
 
 def read_fit_json(path: Path) -> dict:
@@ -39,16 +37,14 @@ def sweep_context(source: str) -> dict:
     return {"dataset": dataset, "tokenizer": tokenizer, "loss_unit": "nats_per_token"}
 
 
-def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 1000) -> Optional[dict]:
-    """Fit the done runs with the fitter (harness.fit.fit_law); None when the fitter is not installed.
+def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 1000) -> dict:
+    """Fit the done runs with the fitter (harness.fit.fit_law).
 
     On the synthetic source the irreducible loss is known exactly (the ``floor`` column), so E is held
     at it and the fit says so; elsewhere all parameters are free. Bootstrap CIs are on by default.
     """
-    try:
-        from harness.fit import fit_law
-    except ImportError:
-        return None
+    from harness.fit import fit_law
+
     done = table[table["status"] == "done"] if "status" in table else table
     if len(done) < 5:
         raise ConfigError(f"{len(done)} finished runs: too few to fit a {law} law (need at least 5)")
@@ -69,18 +65,16 @@ def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None) -> 
         return None, read_fit_json(Path(source))
     table = load_table(source, results)
     fit = read_fit_json(fit_path) if fit_path else fit_table(table)
-    if fit is None:
-        raise ConfigError("no fitter installed (harness.fit): pass --fit FIT_JSON")
     return table, {**sweep_context(source), **fit}
 
 
-def _metrics(source: str, results: Path) -> Optional[pd.DataFrame]:
+def metrics_of(source: str, results: Path) -> Optional[pd.DataFrame]:
     from harness.store import load_metrics, resolve_sweep_source
 
     return load_metrics(resolve_sweep_source(source, results))
 
 
-def _plan(source: str) -> Optional[pd.DataFrame]:
+def plan_of(source: str) -> Optional[pd.DataFrame]:
     if not source.endswith((".yaml", ".yml")):
         return None
     from harness.plan import load_and_expand, plan_table
@@ -107,67 +101,6 @@ def log_to_wandb(sweep: str, fit: dict, rows: pd.DataFrame, figure_paths: list[P
     run.finish()
 
 
-def _budgets(budget: Optional[list[float]]):
-    from harness.compare import DEFAULT_BUDGETS
-
-    return tuple(budget) if budget else DEFAULT_BUDGETS
-
-
-def compare_command(source: str = typer.Argument(..., help="Sweep (file or name) or a fit JSON file."),
-                    results: Path = RESULTS_OPT, budget: Optional[list[float]] = BUDGET_OPT,
-                    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-                    fit: Optional[Path] = FIT_OPT) -> None:
-    """Compare this sweep's α, β, a, b, E and tokens/param with every published fit that reports them."""
-    from harness.compare import (compare_fit, context_from, entry_verdicts, format_comparison, frontier_table,
-                                 records)
-
-    table, fit_dict = load_inputs(source, results, fit)
-    budgets = _budgets(budget)
-    rows = compare_fit(fit_dict, budgets=budgets, context=context_from(fit_dict, table))
-    front = frontier_table(fit_dict, budgets=budgets)
-    if as_json:
-        typer.echo(json.dumps({"comparison": records(rows), "verdicts": records(entry_verdicts(rows)),
-                               "frontier": records(front)}, indent=1))
-        return
-    typer.echo(format_comparison(rows))
-    typer.echo("\ncompute-optimal frontier (each in its own N convention):")
-    typer.echo(front.to_string(index=False, float_format="{:.4g}".format))
-
-
-def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
-                 out: Path = typer.Option(..., "--out", help="Directory for the PNG and SVG files."),
-                 results: Path = RESULTS_OPT, fit: Optional[Path] = FIT_OPT) -> None:
-    """Write the standard figures of a sweep (PNG and SVG)."""
-    from harness.plots import save
-    from harness.plots.sweep import sweep_figures
-
-    from harness.analysis import sweep_analysis
-
-    table, fit_dict = load_inputs(sweep, results, fit)
-    if table is None:
-        raise ConfigError(f"{sweep}: plot needs a sweep's runs (a sweep file or name), not only a fit JSON")
-    analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200)) if fit_dict.get("law") == "chinchilla" else {}
-    figs, missing = sweep_figures(table, _metrics(sweep, results), fit_dict, analysis)
-    paths = [p for name, fig in figs.items() for p in save(fig, out, name)]
-    typer.echo(f"wrote {len(paths)} files to {out}")
-    for name, reason in missing.items():
-        typer.echo(f"skipped {name}: {reason}")
-
-
-def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."), results: Path = RESULTS_OPT,
-                   out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default results/<sweep>/report.html)."),
-                   fit: Optional[Path] = FIT_OPT, no_wandb: bool = typer.Option(False, "--no-wandb"),
-                   budget: Optional[list[float]] = BUDGET_OPT) -> None:
-    """Write one self-contained HTML report: plan, provenance, runs, fit, comparison, figures, summary."""
-    from harness.store import resolve_sweep_source
-
-    directory = resolve_sweep_source(sweep, results)
-    table, fit_dict = load_inputs(sweep, results, fit)
-    path = write_sweep_report(directory, table, fit_dict, out or directory / "report.html", _budgets(budget),
-                              plan=_plan(sweep), metrics=_metrics(sweep, results), use_wandb=not no_wandb)
-    typer.echo(f"wrote {path}")
-
-
 def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[dict], out: Path, budgets, plan=None,
                        metrics=None, use_wandb: bool = False, analysis: Optional[dict] = None) -> Path:
     """Build and write the report (and, with ``use_wandb``, log fit, comparison and figures); returns its path.
@@ -177,10 +110,10 @@ def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[dict]
     from harness.compare import compare_fit, context_from
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
-    from harness.report import build_report, write_report
+    from harness.report.html import build_report, write_report
 
     if analysis is None and fit is not None and table is not None and fit.get("law") == "chinchilla":
-        from harness.analysis import sweep_analysis
+        from harness.report.analysis import sweep_analysis
 
         analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200))
     text = build_report(table, fit, metrics, analysis=analysis, plan=plan,
@@ -197,17 +130,15 @@ def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[dict]
 def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = True) -> None:
     """The quickstart's last step: fit, a short comparison, figures and the HTML report in the sweep directory."""
     from harness.compare import DEFAULT_BUDGETS
-    from harness.report import summary_lines
+    from harness.report.html import summary_lines
+
+    from harness.report.analysis import sweep_analysis
 
     fit = fit_table(table)
-    if fit is None:
-        typer.echo("fit: the fitter (harness.fit) is not installed; no fit, comparison or report")
-        return
-    from harness.analysis import sweep_analysis
 
     analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200))
     path = write_sweep_report(directory, table, fit, Path(directory) / "report.html", DEFAULT_BUDGETS,
-                              metrics=_metrics(Path(directory).name, Path(directory).parent), use_wandb=use_wandb,
+                              metrics=metrics_of(Path(directory).name, Path(directory).parent), use_wandb=use_wandb,
                               analysis=analysis)
     from harness.compare import compare_fit, context_from
 
@@ -221,10 +152,3 @@ def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = T
     for line in summary_lines(fit, rows, analysis, table):
         typer.echo(f"- {line}")
     typer.echo(f"report: {path}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``compare``, ``plot`` and ``report`` to the harness CLI."""
-    app.command("compare")(compare_command)
-    app.command("plot")(plot_command)
-    app.command("report")(report_command)

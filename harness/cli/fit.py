@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 
 
 def _fail(message: str) -> None:

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+import pandas as pd
 import yaml
 from scipy.stats import norm
 
 from harness.errors import ConfigError
+from harness.fit.derived import FLOPS_PER_PARAM_TOKEN, frontier_functions, frontier_undefined, tokens_for_compute
 
 N_CONVENTIONS = ("non_embedding", "with_head", "total", "flops_per_token")
 LOSS_UNITS = ("nats_per_token", "bits_per_byte")
@@ -113,15 +115,9 @@ class PublishedFit:
 
 
 def chinchilla_frontier(params: dict) -> tuple[Callable, Callable]:
-    """N_opt(C) = G·(C/6)^a and D_opt(C) = (C/6)/N_opt for L = E + A/N^α + B/D^β (Hoffmann Eq. 4)."""
-    alpha, beta = params["alpha"], params["beta"]
-    g = (alpha * params["A"] / (beta * params["B"])) ** (1.0 / (alpha + beta))
-    a = beta / (alpha + beta)
-
-    def n_opt(c):
-        return g * (np.asarray(c, dtype=float) / 6.0) ** a
-
-    return n_opt, (lambda c: np.asarray(c, dtype=float) / 6.0 / n_opt(c))
+    """N_opt(C) = G·(C/6)^a and D_opt(C) = (C/6)/N_opt for L = E + A/N^α + B/D^β (Hoffmann Eq. 4); NaN where the
+    law has no frontier. One home: harness.fit.derived.compute_optimal."""
+    return frontier_functions(params)
 
 
 def _frontier(entry: PublishedFit) -> Optional[tuple[Callable, Callable]]:
@@ -139,8 +135,8 @@ def _frontier(entry: PublishedFit) -> Optional[tuple[Callable, Callable]]:
         d_fn = lambda c: spec["d_coef"] * (c / unit) ** spec["b"]  # noqa: E731
     if n_fn is None and d_fn is None:
         return None
-    n_fn = n_fn or (lambda c: c / 6.0 / d_fn(c))
-    d_fn = d_fn or (lambda c: c / 6.0 / n_fn(c))
+    n_fn = n_fn or (lambda c: tokens_for_compute(c, d_fn(c)))  # C = 6ND is symmetric in N and D
+    d_fn = d_fn or (lambda c: tokens_for_compute(c, n_fn(c)))
     return n_fn, d_fn
 
 
@@ -261,9 +257,26 @@ def _packaged() -> tuple:
     return tuple(parse_registry(yaml.safe_load(text)).items())
 
 
-def omega_for(vocab_size: float, aspect_ratio: float) -> float:
-    """Pearce & Song's ω in N_T = N_nonembed + ω·N_nonembed^(1/3): ω = V·(d/L / 12)^(1/3)."""
-    return vocab_size * (aspect_ratio / 12.0) ** (1.0 / 3.0)
+def omega_for(vocab_size: float, aspect_ratio: float, positions: float = 0.0) -> float:
+    """Pearce & Song's ω in N_T = N_nonembed + ω·N_nonembed^(1/3): ω = (V + P)·(d/L / 12)^(1/3), with P the
+    learned position embeddings (the context length for GPT-2; 0 for rotary models such as Llama, and in
+    Pearce & Song's own formula, which counts token embeddings only)."""
+    return (vocab_size + positions) * (aspect_ratio / 12.0) ** (1.0 / 3.0)
+
+
+def omega_from_table(table) -> Optional[float]:
+    """Our own ω from the run records: least squares of the embedding parameters (N_total − N_nonembed, every
+    kind the sizing counts: token, learned position and an untied head) on N_nonembed^(1/3). None without both
+    counts."""
+    if table is None or not {"N_total", "N_nonembed"} <= set(table.columns):
+        return None
+    total = np.asarray(pd.to_numeric(table["N_total"], errors="coerce"), dtype=float)
+    nonembed = np.asarray(pd.to_numeric(table["N_nonembed"], errors="coerce"), dtype=float)
+    ok = np.isfinite(total) & np.isfinite(nonembed) & (nonembed > 0) & (total >= nonembed)
+    if not ok.any():
+        return None
+    cube = np.cbrt(nonembed[ok])
+    return float(np.dot(total[ok] - nonembed[ok], cube) / np.dot(cube, cube))
 
 
 def total_from_nonembed(n_nonembed, omega: float = PEARCE_SONG_OMEGA):
@@ -273,20 +286,30 @@ def total_from_nonembed(n_nonembed, omega: float = PEARCE_SONG_OMEGA):
 
 
 def nonembed_compute(n_nonembed, params: dict, omega: float = PEARCE_SONG_OMEGA):
-    """Non-embedding compute 6·N·D at which ``n_nonembed`` is optimal for a total-parameter Chinchilla law."""
+    """Non-embedding compute 6·N·D at which ``n_nonembed`` is optimal for a total-parameter Chinchilla law
+    (NaN when the law has no frontier: α or β not positive)."""
     n = np.asarray(n_nonembed, dtype=float)
+    if frontier_undefined(params):
+        return np.full(n.shape, np.nan)
     al, be = params["alpha"], params["beta"]
     cube = np.cbrt(n)
-    return (6 * n * (n + omega / 3 * cube) ** (-1 / be) * (n + omega * cube) ** ((1 + al) / be)
-            * (be / al * params["B"] / params["A"]) ** (1 / be))
+    with np.errstate(all="ignore"):
+        return (FLOPS_PER_PARAM_TOKEN * n * (n + omega / 3 * cube) ** (-1 / be) * (n + omega * cube) ** ((1 + al) / be)
+                * (be / al * params["B"] / params["A"]) ** (1 / be))
 
 
 def nonembed_exponent(params: dict, omega: float = PEARCE_SONG_OMEGA,
                       c_range: tuple[float, float] = KAPLAN_C_RANGE) -> float:
     """The exponent a of N*_nonembed ∝ C_nonembed^a that a total-parameter Chinchilla law implies over
-    ``c_range`` (log-log slope of the exact frontier), as in Pearce & Song's simulation."""
+    ``c_range`` (log-log slope of the exact frontier), as in Pearce & Song's simulation; NaN when the law has
+    no frontier or ``c_range`` falls outside the frontier the grid resolves."""
     grid = np.logspace(-6, 18, 10000)
     compute = nonembed_compute(grid, params, omega)
+    ok = np.isfinite(compute) & (compute > 0)
+    if ok.sum() < 2 or not np.all(np.diff(np.log(compute[ok])) > 0):
+        return math.nan
     targets = np.logspace(math.log10(c_range[0]), math.log10(c_range[1]), 100)
-    n_star = np.interp(np.log(targets), np.log(compute), np.log(grid))
+    if targets[0] < compute[ok][0] or targets[-1] > compute[ok][-1]:
+        return math.nan
+    n_star = np.interp(np.log(targets), np.log(compute[ok]), np.log(grid[ok]))
     return float(np.polyfit(np.log(targets), n_star, 1)[0])

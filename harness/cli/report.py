@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from harness.errors import ConfigError
-from harness.report.pipeline import (fit_table, load_inputs, metrics_of, plan_of, write_sweep_report)
+from harness.report.pipeline import load_inputs, metrics_of, plan_of, write_sweep_report
 
 RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory.")
 FIT_OPT = typer.Option(None, "--fit", help="Use this fit JSON (from `harness fit --json`) instead of fitting.")
@@ -25,37 +25,39 @@ def compare_command(source: str = typer.Argument(..., help="Sweep (file or name)
                     results: Path = RESULTS_OPT, budget: Optional[list[float]] = BUDGET_OPT,
                     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
                     fit: Optional[Path] = FIT_OPT) -> None:
-    """Compare this sweep's α, β, a, b, E and tokens/param with every published fit that reports them."""
-    from harness.compare import (compare_fit, context_from, entry_verdicts, format_comparison, frontier_table,
-                                 records)
+    """Compare this sweep's α, β, a, b, E and tokens/param with every published fit that reports them: the answer
+    in one or two lines first, then the table."""
+    from harness.compare import compare_fit, entry_verdicts
+    from harness.report.comparison import format_comparison, frontier_table, headline, records
 
-    table, fit_dict = load_inputs(source, results, fit)
+    table, fit_result, ctx, _ = load_inputs(source, results, fit)
     budgets = _budgets(budget)
-    rows = compare_fit(fit_dict, budgets=budgets, context=context_from(fit_dict, table))
-    front = frontier_table(fit_dict, budgets=budgets)
+    rows = compare_fit(fit_result, budgets=budgets, context=ctx)
+    front = frontier_table(fit_result, budgets=budgets)
     if as_json:
-        typer.echo(json.dumps({"comparison": records(rows), "verdicts": records(entry_verdicts(rows)),
-                               "frontier": records(front)}, indent=1))
+        typer.echo(json.dumps({"answer": headline(rows), "comparison": records(rows),
+                               "verdicts": records(entry_verdicts(rows)), "frontier": records(front)}, indent=1))
         return
     typer.echo(format_comparison(rows))
     typer.echo("\ncompute-optimal frontier (each in its own N convention):")
-    typer.echo(front.to_string(index=False, float_format="{:.4g}".format))
+    typer.echo(front.to_string(index=False, float_format="{:.4g}".format) if len(front) else "(none)")
 
 
 def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
                  out: Path = typer.Option(..., "--out", help="Directory for the PNG and SVG files."),
                  results: Path = RESULTS_OPT, fit: Optional[Path] = FIT_OPT) -> None:
-    """Write the standard figures of a sweep (PNG and SVG)."""
+    """Write the standard figures of a sweep (PNG and SVG), the forest plot of the comparison among them."""
+    from harness.compare import compare_fit
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
+    from harness.report.pipeline import _analysis
 
-    from harness.report.analysis import sweep_analysis
-
-    table, fit_dict = load_inputs(sweep, results, fit)
+    table, fit_result, ctx, _ = load_inputs(sweep, results, fit)
     if table is None:
         raise ConfigError(f"{sweep}: plot needs a sweep's runs (a sweep file or name), not only a fit JSON")
-    analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200)) if fit_dict.get("law") == "chinchilla" else {}
-    figs, missing = sweep_figures(table, metrics_of(sweep, results), fit_dict, analysis)
+    analysis = _analysis(table) if fit_result.law == "chinchilla" else {}
+    rows = compare_fit(fit_result, context=ctx)
+    figs, missing = sweep_figures(table, metrics_of(sweep, results), fit_result, analysis, rows)
     paths = [p for name, fig in figs.items() for p in save(fig, out, name)]
     typer.echo(f"wrote {len(paths)} files to {out}")
     for name, reason in missing.items():
@@ -64,15 +66,22 @@ def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
 
 def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."), results: Path = RESULTS_OPT,
                    out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default results/<sweep>/report.html)."),
-                   fit: Optional[Path] = FIT_OPT, no_wandb: bool = typer.Option(False, "--no-wandb"),
-                   budget: Optional[list[float]] = BUDGET_OPT) -> None:
-    """Write one self-contained HTML report: plan, provenance, runs, fit, comparison, figures, summary."""
+                   fit: Optional[Path] = FIT_OPT,
+                   use_wandb: bool = typer.Option(False, "--wandb", help="Also log the fit, comparison and figures to "
+                                                  "wandb and save the figures beside the report (off by default: "
+                                                  "without it nothing but the HTML file is written)."),
+                   budget: Optional[list[float]] = BUDGET_OPT,
+                   _no_wandb: bool = typer.Option(False, "--no-wandb", hidden=True,
+                                                  help="The default now; accepted for old scripts.")) -> None:
+    """Write one self-contained HTML report: the answer and forest plot, summary, provenance, runs, fit, frontier,
+    figures, and the full comparison in an appendix. A sweep that cannot be fitted still gets a report saying why."""
     from harness.store import resolve_sweep_source
 
     directory = resolve_sweep_source(sweep, results)
-    table, fit_dict = load_inputs(sweep, results, fit)
-    path = write_sweep_report(directory, table, fit_dict, out or directory / "report.html", _budgets(budget),
-                              plan=plan_of(sweep), metrics=metrics_of(sweep, results), use_wandb=not no_wandb)
+    table, fit_result, ctx, fit_error = load_inputs(sweep, results, fit, tolerate=True)
+    path = write_sweep_report(directory, table, fit_result, out or directory / "report.html", _budgets(budget),
+                              plan=plan_of(sweep), metrics=metrics_of(sweep, results), use_wandb=use_wandb,
+                              context=ctx, fit_error=fit_error)
     typer.echo(f"wrote {path}")
 
 

@@ -6,22 +6,56 @@ import numpy as np
 DEFAULT_BUDGETS = (1e21, 5.76e23)
 
 
+# Training compute C = 6·N·D (forward + backward, Kaplan 2020 §2.1; Hoffmann 2022): the one home of the 6.
+FLOPS_PER_PARAM_TOKEN = 6.0
+
+
+def training_compute(n, d):
+    """C = 6·N·D in FLOP for N parameters trained on D tokens."""
+    return FLOPS_PER_PARAM_TOKEN * np.asarray(n, dtype=float) * np.asarray(d, dtype=float)
+
+
+def tokens_for_compute(compute, n):
+    """D = C/(6·N): the tokens that ``compute`` FLOP buy for a model of N parameters."""
+    return np.asarray(compute, dtype=float) / (FLOPS_PER_PARAM_TOKEN * np.asarray(n, dtype=float))
+
+
 def exponents(alpha, beta) -> dict:
     """a = beta/(alpha+beta) (N_opt ∝ C^a) and b = alpha/(alpha+beta) (D_opt ∝ C^b)."""
-    return {"a": beta / (alpha + beta), "b": alpha / (alpha + beta)}
+    with np.errstate(all="ignore"):
+        return {"a": beta / (alpha + beta), "b": alpha / (alpha + beta)}
 
 
 def g_factor(params: dict):
     """G = (alpha·A / (beta·B))^(1/(alpha+beta)), so N_opt = G (C/6)^a and D_opt = G^-1 (C/6)^b."""
     p = params
-    return (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / (p["alpha"] + p["beta"]))
+    with np.errstate(all="ignore"):
+        return (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1.0 / (p["alpha"] + p["beta"]))
+
+
+def frontier_undefined(params: dict) -> str:
+    """Why a Chinchilla-form law has no compute-optimal frontier ('' when it has one): α, β, A, B must be
+    finite and positive, else the loss does not fall with N or D and no optimal split exists."""
+    bad = [k for k in ("alpha", "beta", "A", "B")
+           if not (np.isfinite(params.get(k, np.nan)) and float(params.get(k, np.nan)) > 1e-8)]
+    return f"{', '.join(bad)} not positive: the loss does not fall with N or D, so there is no optimal split" \
+        if bad else ""
 
 
 def compute_optimal(params: dict, compute) -> tuple:
-    """(N_opt, D_opt) at compute C = 6ND for a Chinchilla-form law."""
-    c = np.asarray(compute, dtype=float)
+    """(N_opt, D_opt) at compute C = 6ND for a Chinchilla-form law (Hoffmann Eq. 4); NaN where undefined."""
+    c = np.asarray(compute, dtype=float) / FLOPS_PER_PARAM_TOKEN
     ex, g = exponents(params["alpha"], params["beta"]), g_factor(params)
-    return g * (c / 6.0) ** ex["a"], (c / 6.0) ** ex["b"] / g
+    with np.errstate(all="ignore"):
+        n_opt, d_opt = g * c ** ex["a"], c ** ex["b"] / g
+    if np.ndim(params["alpha"]) == 0 and frontier_undefined(params):
+        return np.full(np.shape(c), np.nan), np.full(np.shape(c), np.nan)
+    return n_opt, d_opt
+
+
+def frontier_functions(params: dict) -> tuple:
+    """(N_opt(C), D_opt(C)) callables of a Chinchilla-form law, both from ``compute_optimal``."""
+    return (lambda c: compute_optimal(params, c)[0]), (lambda c: compute_optimal(params, c)[1])
 
 
 def halving_cost(params: dict) -> dict:

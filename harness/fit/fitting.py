@@ -48,9 +48,83 @@ class FitResult:
                "c_convention": self.c_convention, "n_starts": self.n_starts, "n_best_basin": self.n_best_basin,
                "converged": self.converged, "ci_level": self.ci_level, "objective_options": self.objective_options,
                "ranges": self.ranges}
+        for name in EXTRA_FIELDS:  # fields added by later versions (identification, profile bounds, bootstrap counts)
+            if getattr(self, name, None) is not None:
+                out[name] = getattr(self, name)
         if samples and self.samples:
             out["samples"] = {k: [float(v) for v in draws] for k, draws in self.samples.items()}
         return out
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "fit") -> "FitResult":
+        """A FitResult from the JSON shape of ``to_dict`` (``harness fit --json``); ConfigError naming ``where``
+        and the offending key when it is not one (missing law/params, non-numeric values, malformed intervals)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict) or not raw["params"]:
+            raise ConfigError(f"{where}: not a fit result (expected an object with 'law' and 'params')")
+        values = {"law": str(raw.get("law") or "unknown"), "objective": str(raw.get("objective") or "unknown"),
+                  "params": _number_map(raw["params"], f"{where}: params", allow_none=False),
+                  "se": _number_map(raw.get("se") or {}, f"{where}: se"),
+                  "derived": _number_map(raw.get("derived") or {}, f"{where}: derived"),
+                  "ci": _interval_map(raw.get("ci") or {}, f"{where}: ci"),
+                  "warnings": tuple(str(w) for w in _typed(raw, "warnings", list, [], where)),
+                  "ranges": _interval_map(raw.get("ranges") or {}, f"{where}: ranges"),
+                  "samples": _samples(raw.get("samples"), where)}
+        for key, kind, default in _SCALARS:
+            values[key] = _typed(raw, key, kind, default, where)
+        values["ci_level"] = float(values["ci_level"])
+        if not 0 < values["ci_level"] < 1:
+            raise ConfigError(f"{where}: ci_level must lie in (0, 1), got {values['ci_level']}")
+        extra = {k: raw[k] for k in EXTRA_FIELDS if k in raw and k in cls.__dataclass_fields__}
+        return cls(**values, **extra)
+
+
+# Optional fields of newer fit results (consumed when present, kept in to_dict when set).
+EXTRA_FIELDS = ("identified", "profile_bounds", "bootstrap")
+_SCALARS = (("objective_value", (int, float), math.nan), ("n_points", int, 0), ("n_starts", int, 0),
+            ("n_best_basin", int, 0), ("converged", bool, True), ("n_convention", str, "total"),
+            ("c_convention", str, "C = 6ND"), ("ci_level", (int, float), 0.95), ("objective_options", dict, {}))
+
+
+def _typed(raw: dict, key: str, kind, default, where: str):
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _number(value, where: str, allow_none: bool = True) -> Optional[float]:
+    if value is None and allow_none:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} must be a number, got {value!r:.40}")
+    return float(value)
+
+
+def _number_map(raw, where: str, allow_none: bool = True) -> dict:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be an object of numbers")
+    return {str(k): _number(v, f"{where}.{k}", allow_none) for k, v in raw.items()}
+
+
+def _interval_map(raw, where: str) -> dict:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be an object of [low, high] pairs")
+    out = {}
+    for key, pair in raw.items():
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ConfigError(f"{where}.{key} must be [low, high]")
+        out[str(key)] = [_number(v, f"{where}.{key}") for v in pair]
+    return out
+
+
+def _samples(raw, where: str) -> Optional[dict]:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
+        raise ConfigError(f"{where}: samples must be an object of lists of numbers")
+    return {str(k): np.array([_number(x, f"{where}: samples.{k}") for x in v], dtype=float) for k, v in raw.items()}
 
 
 def _floats(values: dict) -> dict:

@@ -10,7 +10,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from harness.plots.style import colours, figure, note
+from harness.plots.style import colours, figure, legend_outside, note
 
 Law = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -40,7 +40,7 @@ def loss_vs_n(n, d, loss, law: Optional[Law] = None, by: str = "D", loss_se=None
         if law is not None:
             ax.plot(grid, law(grid, np.full_like(grid, value) if by == "D" else value * grid), color=colour, alpha=0.8)
     ax.set(xscale="log", yscale="log", xlabel=n_label, ylabel="test loss (nats/token)")
-    ax.legend(ncol=2)
+    legend_outside(ax)
     if law is not None:
         note(ax, "lines: fitted law")
     return fig
@@ -59,7 +59,7 @@ def loss_vs_d(n, d, loss, law: Optional[Law] = None, loss_se=None):
         if law is not None:
             ax.plot(grid, law(np.full_like(grid, size), grid), color=colour, alpha=0.8)
     ax.set(xscale="log", yscale="log", xlabel="D (training tokens)", ylabel="test loss (nats/token)")
-    ax.legend(ncol=2)
+    legend_outside(ax)
     return fig
 
 
@@ -81,7 +81,7 @@ def isoflop(c, n, loss, parabolas: Sequence[dict] = ()):
                 y = fit.get("loss_opt", np.polyval(fit["coef"], np.log10(fit["n_opt"])))
                 ax.plot([fit["n_opt"]], [y], marker="*", ms=13, color=colour, mec="black", zorder=5)
     ax.set(xscale="log", xlabel="N (parameters)", ylabel="test loss (nats/token)")
-    ax.legend(ncol=2)
+    legend_outside(ax)
     note(ax, "lines: parabolas in log N; stars: minima" if parabolas else "no parabolas (fit not available)")
     return fig
 

@@ -8,7 +8,8 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from harness.plots.style import OURS, colours, figure, note, published_colour
+from harness.fit.derived import tokens_for_compute
+from harness.plots.style import OURS, colours, figure, legend_outside, note, published_colour
 
 Frontier = tuple[Callable, Callable]
 
@@ -19,8 +20,9 @@ def frontier(c_range: tuple[float, float], published: Mapping[str, Frontier], ou
     frontiers, each a pair of callables (N_opt(C), D_opt(C))."""
     grid = np.geomspace(*c_range, 200)
     fig, axes = figure(2, title="Compute-optimal frontier")
+    taken: set = set()
     for name, (n_fn, d_fn) in published.items():
-        style = dict(color=published_colour(name), ls="--", label=name)
+        style = dict(color=published_colour(name, taken), ls="--", label=name)
         axes[0].plot(grid, n_fn(grid), **style)
         axes[1].plot(grid, d_fn(grid), **style)
     if ours is not None:
@@ -29,10 +31,10 @@ def frontier(c_range: tuple[float, float], published: Mapping[str, Frontier], ou
     if points is not None:
         c, n = (np.asarray(x, dtype=float) for x in points)
         axes[0].plot(c, n, "*", color=OURS, ms=11, mec="black", label="isoFLOP minima")
-        axes[1].plot(c, c / (6 * n), "*", color=OURS, ms=11, mec="black")
+        axes[1].plot(c, tokens_for_compute(c, n), "*", color=OURS, ms=11, mec="black", label="isoFLOP minima")
     for ax, label in zip(axes, ("N_opt (parameters)", "D_opt (tokens)")):
         ax.set(xscale="log", yscale="log", xlabel="C (FLOP)", ylabel=label)
-    axes[0].legend()
+    legend_outside(axes[1])
     note(axes[1], "each frontier in its own N convention")
     return fig
 
@@ -54,24 +56,25 @@ def extrapolation(n, loss, held_out, predicted, lo=None, hi=None, law_curve: Opt
         ax.plot(*law_curve, color="black", alpha=0.5, lw=1)
     errors = 100 * np.abs(predicted - loss[held]) / loss[held]
     ax.set(xscale="log", yscale="log", xlabel="N (parameters)", ylabel="test loss (nats/token)")
-    ax.legend()
+    ax.legend(loc="best")
     note(ax, f"error on held-out runs: max {errors.max():.2g} %, mean {errors.mean():.2g} %")
     return fig
 
 
 def bootstrap(samples: Mapping[str, np.ndarray], point: Optional[Mapping[str, float]] = None,
-              names=("alpha", "beta", "a")):
-    """Histograms of bootstrap draws of α, β and a, with the point estimate and the 95% interval."""
+              names=("alpha", "beta", "a"), level: float = 0.95):
+    """Histograms of bootstrap draws of α, β and a, with the point estimate and the fit's ``level`` interval."""
     names = [k for k in names if k in samples]
     fig, axes = figure(max(len(names), 1), title="Bootstrap distributions")
     for ax, name in zip(axes, names):
         draws = np.asarray(samples[name], dtype=float)
         ax.hist(draws, bins=30, color="#1f77b4", alpha=0.75)
-        lo, hi = np.percentile(draws, [2.5, 97.5])
+        draws = draws[np.isfinite(draws)]
+        lo, hi = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)]) if len(draws) else (np.nan, np.nan)
         ax.axvspan(lo, hi, color="0.8", alpha=0.5, zorder=0)
         if point and name in point:
             ax.axvline(point[name], color=OURS, lw=2)
-        ax.set(xlabel=name, ylabel="count", title=f"{name}: 95% [{lo:.3g}, {hi:.3g}]")
+        ax.set(xlabel=name, ylabel="count", title=f"{name}: {100 * level:.0f}% [{lo:.3g}, {hi:.3g}]")
     return fig
 
 
@@ -87,7 +90,45 @@ def form_comparison(x, y, curves: Mapping[str, tuple], scores: Optional[Mapping[
         label = name + (f" (ΔAIC {scores[name] - scores[best]:+.1f})" if scores and name in scores else "")
         ax.plot(gx, gy, color=colour, lw=2.4 if name == best else 1.4, label=label)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="test loss (nats/token)")
-    ax.legend()
+    ax.legend(loc="best")
     if best:
         note(ax, f"preferred by AIC: {best}")
     return fig
+
+
+def forest(panels: Mapping[str, dict], level: float = 0.95):
+    """Forest plot: per quantity (one panel each), our value and interval (red, top) above the published values
+    with their ±1.96σ intervals; filled markers are like-for-like comparisons, open ones are not.
+    ``panels``: {quantity: {"ours": (value, lo, hi, status), "published": [(label, value, lo, hi, like)]}}."""
+    names = list(panels)
+    sizes = [len(panels[q]["published"]) + 1 for q in names] or [1]
+    fig, axes = figure(1, title="Our exponents beside the published ones", height=1.2 + 0.22 * sum(sizes) + 0.5 * len(sizes),
+                       nrows=len(sizes), height_ratios=sizes)
+    for ax, quantity in zip(axes, names):
+        _forest_panel(ax, quantity, panels[quantity], level)
+    axes[-1].plot([], [], "o", color="0.2", label="published, like for like")
+    axes[-1].plot([], [], "o", mfc="white", color="0.2", label="published, not like for like")
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), ncol=2)
+    return fig
+
+
+def _forest_panel(ax, quantity: str, panel: dict, level: float) -> None:
+    value, lo, hi, status = panel["ours"]
+    rows = panel["published"]
+    y = np.arange(len(rows) + 1)[::-1]
+    if np.isfinite(lo) and np.isfinite(hi):
+        ax.errorbar([value], [y[0]], xerr=[[value - lo], [hi - value]], fmt="s", color=OURS, capsize=4, ms=7)
+        ax.axvspan(lo, hi, color=OURS, alpha=0.08, zorder=0)
+    elif np.isfinite(value):
+        ax.plot([value], [y[0]], "s", mfc="white", color=OURS, ms=7)
+    for yy, (label, theirs, t_lo, t_hi, like) in zip(y[1:], rows):
+        style = dict(color="0.2", mfc="0.2" if like else "white", ms=5)
+        if np.isfinite(t_lo):
+            ax.errorbar([theirs], [yy], xerr=[[theirs - t_lo], [t_hi - theirs]], fmt="o", capsize=2, **style)
+        else:
+            ax.plot([theirs], [yy], "o", **style)
+    ours_label = f"ours ({status})" if status != "estimated" else f"ours ({100 * level:.0f}%)"
+    ax.set_yticks(y, [ours_label] + [r[0] for r in rows], fontsize=7)
+    ax.set_ylim(-0.7, len(rows) + 0.7)
+    ax.set_title(quantity, loc="left", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Optional
 
 import matplotlib
 
@@ -19,19 +20,22 @@ RC = {
 }
 OURS = "#d62728"
 PUBLISHED = {"kaplan": "#7f7f7f", "hoffmann": "#1f77b4", "besiroglu": "#2ca02c", "other": "#9467bd"}
+SPARE = ("#17becf", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22")
 
 
-def figure(ncols: int = 1, title: str = ""):
-    """A new styled figure with ``ncols`` axes side by side; returns (fig, list of axes)."""
+def figure(ncols: int = 1, title: str = "", height: float = None, nrows: int = 1, **grid):
+    """A new styled figure with ``nrows`` × ``ncols`` axes (``height`` in inches overrides the default); returns
+    (fig, flat list of axes). ``grid`` goes to ``subplots`` (e.g. height_ratios)."""
     with plt.rc_context(RC):  # a bare Figure: no pyplot registry, nothing to close
-        fig = Figure(figsize=(RC["figure.figsize"][0] * (1 + 0.75 * (ncols - 1)), RC["figure.figsize"][1]),
+        fig = Figure(figsize=(RC["figure.figsize"][0] * (1 + 0.75 * (ncols - 1)), height or RC["figure.figsize"][1]),
                      layout="constrained")
-        axes = fig.subplots(1, ncols, squeeze=False)
+        axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=grid or None)
     if title:
         fig.suptitle(title)
-    for ax in axes[0]:
+    flat = list(axes.ravel())
+    for ax in flat:
         ax.grid(True, which="major", alpha=0.3)
-    return fig, list(axes[0])
+    return fig, flat
 
 
 def colours(n: int):
@@ -39,9 +43,19 @@ def colours(n: int):
     return plt.cm.viridis(np.linspace(0.05, 0.9, max(n, 1)))
 
 
-def published_colour(name: str) -> str:
-    """The colour of a published frontier, keyed on the author's name in ``name``."""
-    return next((c for key, c in PUBLISHED.items() if key in name.lower()), PUBLISHED["other"])
+def published_colour(name: str, taken: Optional[set] = None) -> str:
+    """The colour of a published frontier, keyed on the author's name in ``name``; a second line of the same
+    author (already in ``taken``) gets the next free colour of ``SPARE``, so no two lines share one."""
+    colour = next((c for key, c in PUBLISHED.items() if key in name.lower()), PUBLISHED["other"])
+    if taken is not None:
+        colour = next((c for c in (colour, *SPARE) if c not in taken), colour)
+        taken.add(colour)
+    return colour
+
+
+def legend_outside(ax, **kwargs) -> None:
+    """A legend to the right of the axes, so it never covers data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
 
 
 def note(ax, text: str) -> None:

@@ -15,43 +15,53 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from harness.compare import N_COLUMN, law_params
+from harness.compare import N_COLUMN, as_fit, law_params
+from harness.errors import ConfigError
+from harness.report.comparison import forest_data
 from harness.plots import data, fits
+from harness.fit.derived import frontier_undefined
 from harness.published import chinchilla_frontier, load_registry
 
 FRONTIERS = {"Kaplan 2020": "kaplan2020", "Hoffmann 2022 (A3, unrounded)": "hoffmann2022_a3_unrounded",
              "Hoffmann 2022 (A1)": "hoffmann2022_a1", "Besiroglu 2024": "besiroglu2024"}
 
 
-def law_callable(fit: Optional[dict]) -> Optional[Callable]:
-    """law(N, D) -> loss for a fit: the fitter's predictor when installed, else the Chinchilla form evaluated."""
-    if not fit or not fit.get("params"):
+def law_callable(fit) -> Optional[Callable]:
+    """law(N, D) -> loss for a fit (FitResult or its dict): the fitter's predictor for the fit's law."""
+    if not fit:
         return None
-    try:
-        from harness.fit import get_law
+    from harness.fit import get_law
 
-        law = get_law(fit["law"])
-        return lambda n, d: np.asarray(law.predict(fit["params"], N=n, D=d), dtype=float)
-    except (ImportError, AttributeError, KeyError, ValueError):
-        params = law_params(fit)
-        if params is None:
-            return None
-        return lambda n, d: params["E"] + params["A"] / np.asarray(n) ** params["alpha"] \
-            + params["B"] / np.asarray(d) ** params["beta"]
+    fit = as_fit(fit)
+    try:
+        law = get_law(fit.law)
+    except (ConfigError, KeyError, ValueError):
+        return None
+    if set(law.param_names) - set(fit.params):
+        return None
+    return lambda n, d: np.asarray(law.predict(fit.params, N=n, D=d), dtype=float)
+
+
+NUMERIC = ("N", "N_total", "N_nonembed", "N_with_head", "D", "C", "loss", "loss_se")
 
 
 def _done(table: pd.DataFrame) -> pd.DataFrame:
+    """Done runs with numeric N/D/C/loss columns (a record with a non-number there is left out, not fatal)."""
     done = table[table["status"] == "done"] if "status" in table else table
-    return done.dropna(subset=["loss"])
+    done = done.assign(**{c: pd.to_numeric(done[c], errors="coerce") for c in NUMERIC if c in done})
+    return done.dropna(subset=[c for c in ("loss", "D") if c in done])
 
 
-def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, fit: Optional[dict] = None,
-                  analysis: Optional[dict] = None) -> tuple[dict, dict]:
-    """({name: Figure}, {name: reason skipped}) for the standard figures of a sweep."""
-    extra = {**(fit or {}), **(analysis or {})}
+def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, fit=None,
+                  analysis: Optional[dict] = None, comparison: Optional[pd.DataFrame] = None) -> tuple[dict, dict]:
+    """({name: Figure}, {name: reason skipped}) for the standard figures of a sweep; ``fit`` is a FitResult (or its
+    dict), ``comparison`` the rows of harness.compare.compare_fit (for the forest plot)."""
+    fit = as_fit(fit) if fit else None
+    extra = {**({"samples": fit.samples} if fit and fit.samples else {}), **(analysis or {})}
     runs = _done(table)
-    n_col = N_COLUMN.get((fit or {}).get("n_convention", "total"), "N")
+    n_col = N_COLUMN.get(fit.n_convention if fit else "total", "N")
     n_col = n_col if n_col in runs else "N"
+    runs = runs.dropna(subset=[n_col])
     n, d, loss = (runs[c].to_numpy(float) for c in (n_col, "D", "loss"))
     se = runs["loss_se"].to_numpy(float) if "loss_se" in runs and runs["loss_se"].notna().all() else None
     law = law_callable(fit)
@@ -75,7 +85,10 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
     attempt("extrapolation", "extrapolation" in extra and has_runs, "the fitter gave no hold-out prediction",
             lambda: _extrapolation_figure(runs, n, loss, extra["extrapolation"]))
     attempt("bootstrap", bool(extra.get("samples")), "the fitter gave no bootstrap draws",
-            lambda: fits.bootstrap(extra["samples"], _point(fit)))
+            lambda: fits.bootstrap(extra["samples"], _point(fit), level=fit.ci_level if fit else 0.95))
+    panels = forest_data(comparison)
+    attempt("forest", bool(panels), "no comparison with published fits",
+            lambda: fits.forest(panels, fit.ci_level if fit else 0.95))
     attempt("training_curves", metrics is not None and len(metrics) > 0, "no metrics logged",
             lambda: data.training_curves(metrics, dict(zip(runs["run_id"], n)) if "run_id" in runs else None))
     forms = extra.get("forms")
@@ -90,16 +103,15 @@ def _grouping(n: np.ndarray, d: np.ndarray) -> str:
     return "D" if len(data._groups(d)) <= len(data._groups(d / n)) else "tokens_per_param"
 
 
-def _point(fit: Optional[dict]) -> dict:
-    if not fit:
-        return {}
-    return {**(fit.get("params") or {}), **(fit.get("derived") or {})}
+def _point(fit) -> dict:
+    return {**fit.params, **fit.derived} if fit else {}
 
 
 def _frontier_figure(fit: Optional[dict], runs: pd.DataFrame, extra: dict):
     registry = load_registry()
     published = {label: (registry[key].optimal_n, registry[key].optimal_d) for label, key in FRONTIERS.items()}
-    ours = chinchilla_frontier(law_params(fit)) if fit and law_params(fit) else None
+    params = law_params(fit) if fit else None
+    ours = chinchilla_frontier(params) if params and not frontier_undefined(params) else None
     c_lo = float(runs["C"].min()) if len(runs) and "C" in runs else 1e15
     minima = extra.get("isoflop_minima")
     points = tuple(np.asarray(minima, dtype=float).T) if minima else None

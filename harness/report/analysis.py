@@ -37,8 +37,11 @@ def forms_on_frontier(table: pd.DataFrame) -> Optional[dict]:
             "table": forms.to_dict(orient="records")}
 
 
-def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], dict], level: float = 0.95) -> Optional[dict]:
-    """Fit without the runs of the largest N, predict them; interval from the refit's bootstrap draws."""
+def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], object],
+                      level: float = 0.95) -> Optional[dict]:
+    """Fit without the runs of the largest N, predict them; interval from the refit's bootstrap draws.
+    ``fit_fn`` returns a FitResult (or its dict)."""
+    from harness.compare import as_fit
     from harness.fit import get_law
 
     largest = table["N"].max()
@@ -48,11 +51,12 @@ def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], dict
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_fn(train)
-    law, draws = get_law(fit["law"]), fit.get("samples") or {}
+    fit = as_fit(fit)
+    law, draws = get_law(fit.law), fit.samples or {}
     n, d = held["N"].to_numpy(float), held["D"].to_numpy(float)
-    predicted = np.asarray(law.predict(fit["params"], N=n, D=d), float)
+    predicted = np.asarray(law.predict(fit.params, N=n, D=d), float)
     names = [p for p in law.param_names if p in draws]
-    if len(names) == len(law.param_names) and draws[names[0]]:
+    if len(names) == len(law.param_names) and len(draws[names[0]]):
         sims = np.array([law.predict({p: draws[p][i] for p in names}, N=n, D=d) for i in range(len(draws[names[0]]))])
         lo, hi = np.nanpercentile(sims, [50 * (1 - level), 50 * (1 + level)], axis=0)
     else:
@@ -62,7 +66,7 @@ def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], dict
             "rel_error": (np.abs(predicted - held["loss"].to_numpy()) / held["loss"].to_numpy()).tolist()}
 
 
-def sweep_analysis(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], dict]) -> dict:
+def sweep_analysis(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], object]) -> dict:
     """Both analyses for the done runs of a sweep; a key is absent when the data cannot support it."""
     done = table[table["status"] == "done"] if "status" in table else table
     if "N" not in done and "N_total" in done:

@@ -14,10 +14,11 @@ from typing import Optional
 import jinja2
 import pandas as pd
 
-from harness.compare import (DEFAULT_BUDGETS, compare_fit, comparison_view, context_from, entry_verdicts, frontier_table, law_params,
-                             our_estimates)
+from harness.compare import DEFAULT_BUDGETS, Context, as_fit, compare_fit, context_from, entry_verdicts, our_estimates
 from harness.plots import png_bytes
 from harness.plots.sweep import sweep_figures
+from harness.report.comparison import comparison_view, frontier_table, headline
+from harness.store import atomic_write_bytes
 
 RUN_COLUMNS = ["run_id", "status", "N_nonembed", "N_total", "D", "C", "tokens_per_param", "lr", "loss", "loss_se",
                "loss_bpb", "floor", "wall_time_s"]
@@ -28,9 +29,14 @@ body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0
 table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 #comparison-table td:last-child{text-align:left;min-width:24em;font-size:11px}.no{color:#999}.inconsistent{color:#b00}
-.summary li{margin:.3em 0}figure{display:inline-block;margin:0 1em 1em 0}img{max-width:560px}.warn{color:#a60}
+.summary li{margin:.3em 0}.answer{font-size:1.1em;font-weight:600}figure{display:inline-block;margin:0 1em 1em 0}img{max-width:560px}.warn{color:#a60}
 </style></head><body>
 <h1>{{ title }}</h1>
+<section id="answer"><h2>The answer</h2>
+{% for line in answer %}<p class="answer">{{ line }}</p>{% endfor %}
+{% if forest %}<figure><img alt="forest" src="data:image/png;base64,{{ forest }}"><figcaption>Forest plot: our
+exponents (red, the fit's own {{ level }} interval) beside the published ones (±1.96σ); filled = like for like.</figcaption></figure>{% endif %}
+</section>
 <section id="summary"><h2>What the data support</h2><ul class="summary">
 {% for line in summary %}<li>{{ line }}</li>{% endfor %}</ul></section>
 <section id="provenance"><h2>Plan and provenance</h2>
@@ -39,15 +45,20 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 <section id="runs"><h2>Runs</h2>{{ runs }}</section>
 <section id="fit"><h2>Fit</h2>{{ fit_table }}
 {% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}</section>
-<section id="comparison"><h2>Comparison with published fits</h2>
-<p>z = (ours − theirs)/σ<sub>combined</sub>; |z| ≤ 2 is "consistent". "like for like" needs the same N convention and
-loss unit, overlapping scale ranges, and for E, A, B the same data set and tokenizer; caveats say what differs.
-"converted" is the Pearce &amp; Song conversion between total and non-embedding counting. Values marked (S)/(M) were not
-checked against a primary source; * = derived from published values.</p>
-{{ comparison }}<h3>Per published fit</h3>{{ verdicts }}<h3>Compute-optimal frontier</h3>{{ frontier }}</section>
+<section id="frontier"><h2>Compute-optimal frontier</h2>{{ frontier }}</section>
 <section id="figures"><h2>Figures</h2>
 {% for name, data in figures %}<figure><img alt="{{ name }}" src="data:image/png;base64,{{ data }}"><figcaption>{{ name }}</figcaption></figure>{% endfor %}
 {% if missing %}<p>Not drawn: {% for k, v in missing.items() %}{{ k }} ({{ v }}){% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}
+</section>
+<section id="comparison"><h2>Appendix: comparison with every published fit</h2>
+<p>z = (ours − theirs)/σ<sub>combined</sub>, shown only where a comparison is scored; |z| ≤ 2 is "consistent".
+"uninformative": our 95% interval is wider than both the spread of the published values and half the published
+value. No z for quantities our fit held fixed, did not identify or cannot define, nor for E, A, B and
+tokens/param across different data sets or tokenizers ("context only"). "like for like" needs the same N convention
+and loss unit and overlapping scale ranges; caveats say what differs. "converted": Pearce &amp; Song's conversion
+between total and non-embedding counting with our own ω over our own compute range. (S)/(M): not checked against a
+primary source; * = derived from published values.</p>
+{{ comparison }}<h3>Per published fit</h3>{{ verdicts }}
 </section></body></html>
 """)
 
@@ -59,48 +70,57 @@ def _html_table(frame: Optional[pd.DataFrame], table_id: str) -> str:
     return jinja2.utils.markupsafe.Markup(text)
 
 
-def provenance(table: pd.DataFrame, fit: Optional[dict] = None) -> dict:
+def provenance(table: pd.DataFrame, fit=None) -> dict:
     """Git commit(s), library versions, device(s) and corpus fingerprint(s) found in the run table."""
     out = {"runs": f"{len(table)} ({int((table.get('status') == 'done').sum()) if 'status' in table else '?'} done)"}
     for col in PROVENANCE_COLUMNS:
         values = sorted({str(v) for v in table[col].dropna()}) if col in table else []
         out[col] = "; ".join(values) if values else "not recorded"
     if fit:
-        out["fit"] = f"{fit.get('law')} law, {fit.get('objective', '?')} objective, {fit.get('n_points', '?')} points, " \
-                     f"N convention {fit.get('n_convention', '?')}"
+        fit = as_fit(fit)
+        out["fit"] = f"{fit.law} law, {fit.objective} objective, {fit.n_points} points, N convention {fit.n_convention}"
+        boot = getattr(fit, "bootstrap", None)
+        if isinstance(boot, dict) and boot.get("requested"):
+            out["bootstrap"] = f"{boot.get('used', '?')} of {boot['requested']} resamples used " \
+                               f"({boot.get('failed', 0)} failed)"
     return out
 
 
-def fit_table(fit: Optional[dict], budgets=DEFAULT_BUDGETS) -> Optional[pd.DataFrame]:
-    """Parameters and derived quantities of the fit with their 95% intervals."""
+def fit_table(fit, budgets=DEFAULT_BUDGETS) -> Optional[pd.DataFrame]:
+    """Parameters and derived quantities of the fit with its own intervals and each one's status."""
     if not fit:
         return None
-    rows = [{"quantity": k, "value": e.value, "ci_low": e.lo, "ci_high": e.hi} for k, e in our_estimates(fit, budgets).items()]
+    rows = [{"quantity": k, "value": e.value, "ci_low": e.lo, "ci_high": e.hi, "level": e.level,
+             "status": e.status + (f": {e.reason}" if e.reason else "")}
+            for k, e in our_estimates(fit, budgets).items()]
     return pd.DataFrame(rows)
 
 
 def _fmt(estimate) -> str:
-    if math.isfinite(estimate.lo):
-        return f"{estimate.value:.3g} [{estimate.lo:.3g}, {estimate.hi:.3g}]"
-    return f"{estimate.value:.3g} (no interval)"
+    if estimate.status != "estimated":
+        value = f"{estimate.value:.3g} " if math.isfinite(estimate.value) else ""
+        return f"{value}({estimate.status}{': ' + estimate.reason if estimate.reason else ''})"
+    return f"{estimate.value:.3g} [{estimate.lo:.3g}, {estimate.hi:.3g}]"
 
 
-def summary_lines(fit: Optional[dict], rows: Optional[pd.DataFrame], analysis: dict, table: pd.DataFrame) -> list[str]:
+def summary_lines(fit, rows: Optional[pd.DataFrame], analysis: dict, table: pd.DataFrame,
+                  context: Optional[Context] = None) -> list[str]:
     """Plain-language statements of what the data support, each with its number."""
     if not fit:
         return [f"{len(table)} runs recorded; no fit available yet, so no exponents or comparisons."]
+    raw, fit = fit, as_fit(fit)
     est = our_estimates(fit, ())
     lines = ["; ".join(f"{k} = {_fmt(est[k])}" for k in ("alpha", "beta", "a", "b", "E") if k in est)
-             + " (95% intervals)"]
-    ctx = context_from(fit, table)
+             + f" ({100 * fit.ci_level:.0f}% intervals)"]
+    ctx = context or context_from(raw, table)
     if ctx.ranges.get("N"):
         lo, hi = ctx.ranges["N"]
-        lines.append(f"Fitted on {fit.get('n_points', len(table))} runs spanning N {lo:.3g}–{hi:.3g} "
+        lines.append(f"Fitted on {fit.n_points or len(table)} runs spanning N {lo:.3g}–{hi:.3g} "
                      f"({math.log10(hi / lo):.1f} decades, {ctx.n_convention} parameters).")
-    lines += _form_line(analysis.get("forms") or fit.get("forms")) + _extrapolation_line(analysis, fit, table)
+    lines += _form_line(analysis.get("forms")) + _extrapolation_line(analysis, table)
     if rows is not None and not rows.empty:
         lines += _comparison_lines(rows)
-    lines += [f"Fit warning: {w}" for w in fit.get("warnings") or []]
+    lines += [f"Fit warning: {w}" for w in fit.warnings]
     return lines
 
 
@@ -116,11 +136,11 @@ def _form_line(forms: Optional[dict]) -> list[str]:
             + (f" (worst: {ranked[-1]}, ΔAIC = {aic[ranked[-1]] - aic[ranked[0]]:.1f})" if len(ranked) > 2 else "") + "."]
 
 
-def _extrapolation_line(analysis: dict, fit: dict, table: pd.DataFrame) -> list[str]:
-    spec = analysis.get("extrapolation") or fit.get("extrapolation")
+def _extrapolation_line(analysis: dict, table: pd.DataFrame) -> list[str]:
+    spec = analysis.get("extrapolation")
     if not spec or "run_id" not in table:
         return []
-    actual = table.set_index("run_id").loc[spec["run_ids"], "loss"].to_numpy(float)
+    actual = pd.to_numeric(table.set_index("run_id").loc[spec["run_ids"], "loss"], errors="coerce").to_numpy(float)
     errors = 100 * abs(pd.Series(spec["predicted"], dtype=float).to_numpy() - actual) / actual
     return [f"Extrapolation error to the {len(actual)} largest run(s), held out of the fit: max {errors.max():.2g} %."]
 
@@ -134,43 +154,58 @@ def _comparison_lines(rows: pd.DataFrame) -> list[str]:
         if names:
             lines.append(f"{verdict.capitalize()} (|z| {'≤' if verdict == 'consistent' else '>'} 2) with: "
                          f"{', '.join(names)} — like-for-like or approximately so.")
+    unscored = rows[~rows["verdict"].isin(("consistent", "inconsistent"))]
+    for verdict, group in unscored.groupby("verdict"):
+        lines.append(f"Not scored ({verdict}): {', '.join(dict.fromkeys(group['quantity']))}.")
     skipped = sorted(set(rows["entry"]) - set(comparable["entry"]))
     if skipped:
         lines.append(f"Not like for like (different N convention, loss unit, data set or scale): {len(skipped)} "
-                     "published fits; see the caveats column before reading their z.")
+                     "published fits; see the appendix before reading their z.")
     return lines
 
 
-def build_report(table: pd.DataFrame, fit: Optional[dict] = None, metrics: Optional[pd.DataFrame] = None,
+def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] = None,
                  analysis: Optional[dict] = None, plan: Optional[pd.DataFrame] = None, title: str = "Sweep report",
-                 budgets=DEFAULT_BUDGETS, registry: Optional[dict] = None) -> str:
-    """The report as one HTML string (figures embedded)."""
+                 budgets=DEFAULT_BUDGETS, registry: Optional[dict] = None, context: Optional[Context] = None,
+                 fit_error: str = "") -> str:
+    """The report as one HTML string (figures embedded). ``fit`` is a FitResult (or its dict) or None;
+    ``fit_error`` says why there is none. Quantities a degenerate fit cannot define are shown as such."""
     analysis = analysis or {}
-    ctx = context_from(fit, table) if fit else None
+    ctx = (context or context_from(fit, table)) if fit else None
     rows = compare_fit(fit, registry, budgets, ctx) if fit else None
-    figs, missing = sweep_figures(table, metrics, fit, analysis)
+    figs, missing = sweep_figures(table, metrics, fit, analysis, rows)
+    forest = figs.pop("forest", None)
     images = [(name, base64.b64encode(png_bytes(fig)).decode("ascii")) for name, fig in figs.items()]
-    view = comparison_view(rows, caveats=True) if rows is not None else None
+    answer = headline(rows) if fit else [f"No fit, so no comparison: {fit_error or 'no fit available'}."]
+    fit_obj = as_fit(fit) if fit else None
     return TEMPLATE.render(
-        title=title, summary=summary_lines(fit, rows, analysis, table), provenance=provenance(table, fit),
+        title=title, answer=answer, level=f"{100 * fit_obj.ci_level:.0f}%" if fit_obj else "95%",
+        forest=base64.b64encode(png_bytes(forest)).decode("ascii") if forest is not None else "",
+        summary=summary_lines(fit, rows, analysis, table, ctx), provenance=provenance(table, fit),
         plan=_html_table(plan, "plan-table") if plan is not None else "",
         runs=_html_table(table[[c for c in RUN_COLUMNS if c in table]], "runs-table"),
-        fit_table=_html_table(fit_table(fit, budgets), "fit-table"), warnings=(fit or {}).get("warnings") or [],
-        comparison=_html_table(view, "comparison-table"),
+        fit_table=_html_table(fit_table(fit, budgets), "fit-table"),
+        warnings=list(fit_obj.warnings) if fit_obj else ([fit_error] if fit_error else []),
+        comparison=_html_table(comparison_view(rows, caveats=True) if rows is not None and len(rows) else None,
+                               "comparison-table"),
         verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
-        frontier=_html_table(frontier_table(fit, registry, budgets) if fit and law_params(fit) else None,
-                             "frontier-table"),
+        frontier=_html_table(frontier_table(fit, registry, budgets) if fit else None, "frontier-table"),
         figures=images, missing=missing)
 
 
 def write_report(text: str, out: Path) -> Path:
-    """Write the HTML to ``out`` (parents created) and return the path."""
+    """Write the HTML to ``out`` atomically (temp file + rename: never a truncated report; parents created) and
+    return the path. An OSError names the path."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out, text.encode("utf-8"))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(out)) from None
     return out
 
 
-def fit_json(fit: dict) -> str:
-    """A fit dict as pretty JSON (numpy values made plain) for embedding or logging."""
+def fit_json(fit) -> str:
+    """A fit (FitResult or dict) as pretty JSON (numpy values made plain) for embedding or logging."""
+    fit = fit.to_dict() if hasattr(fit, "to_dict") else fit
     return json.dumps(fit, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else html.escape(str(v)))

@@ -3,25 +3,37 @@ quickstart's last step. The ``compare``, ``plot`` and ``report`` commands (harne
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 import typer
 
+from harness.compare import Context, context_from
+from harness.fit.derived import DEFAULT_BUDGETS
 from harness.errors import ConfigError
+from harness.fit.fitting import FitResult
+
+NUMERIC_COLUMNS = ("N_total", "N_nonembed", "N_with_head", "D", "C", "loss")
 
 
-
-def read_fit_json(path: Path) -> dict:
-    """A fit dict from a JSON file; ConfigError (one line) if unreadable or not a fit."""
+def read_fit_file(path: Path) -> tuple[FitResult, dict]:
+    """(FitResult, the raw dict) from a fit JSON file (``harness fit --json``); the raw dict may also carry
+    dataset, tokenizer and loss_unit for the comparison. ConfigError (one line naming the file) if it is
+    unreadable, not JSON, or not a well-formed fit."""
     try:
-        fit = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        raw = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: cannot read fit JSON ({type(exc).__name__})") from None
-    if not isinstance(fit, dict) or not isinstance(fit.get("params"), dict):
-        raise ConfigError(f"{path}: not a fit result (expected an object with 'params')")
-    return fit
+    return FitResult.from_dict(raw, where=str(path)), raw
+
+
+def read_fit_json(path: Path) -> FitResult:
+    """A FitResult from a fit JSON file; ConfigError (one line) if unreadable or not a fit."""
+    return read_fit_file(path)[0]
 
 
 def sweep_context(source: str) -> dict:
@@ -37,7 +49,7 @@ def sweep_context(source: str) -> dict:
     return {"dataset": dataset, "tokenizer": tokenizer, "loss_unit": "nats_per_token"}
 
 
-def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 1000) -> dict:
+def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 1000) -> FitResult:
     """Fit the done runs with the fitter (harness.fit.fit_law).
 
     On the synthetic source the irreducible loss is known exactly (the ``floor`` column), so E is held
@@ -50,22 +62,47 @@ def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 100
         raise ConfigError(f"{len(done)} finished runs: too few to fit a {law} law (need at least 5)")
     floor = pd.to_numeric(done["floor"], errors="coerce") if "floor" in done else pd.Series(dtype=float)
     if law == "chinchilla" and floor.notna().all() and len(floor) and floor.nunique() == 1:
-        fit = fit_law(table, law=law, bootstrap=bootstrap, fixed={"E": float(floor.iloc[0])}).to_dict()
-        fit["warnings"] = [f"E fixed at the synthetic source's exact loss floor {floor.iloc[0]:.4f} nats/token"
-                           ] + list(fit["warnings"])
-        return fit
-    return fit_law(table, law=law, bootstrap=bootstrap).to_dict()  # non-done runs dropped there, with a warning
+        fit = fit_law(table, law=law, bootstrap=bootstrap, fixed={"E": float(floor.iloc[0])})
+        note = f"E fixed at the synthetic source's exact loss floor {floor.iloc[0]:.4f} nats/token"
+        return replace(fit, warnings=(note, *fit.warnings))
+    return fit_law(table, law=law, bootstrap=bootstrap)  # non-done runs dropped there, with a warning
 
 
-def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None) -> tuple[Optional[pd.DataFrame], dict]:
-    """(run table or None, fit dict) from a sweep (fitting it unless ``fit_path``) or a fit JSON file."""
+def checked_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The run table with N/D/C/loss made numeric: a done run with a non-number there becomes status 'invalid'
+    (kept out of fits and figures, listed in the fit's warnings) instead of crashing the report."""
+    numeric = {c: pd.to_numeric(table[c], errors="coerce") for c in NUMERIC_COLUMNS if c in table}
+    bad = pd.Series(False, index=table.index)
+    for col, values in numeric.items():
+        bad |= values.isna() & table[col].notna()
+    out = table.assign(**numeric)
+    if "status" in out and bad.any():
+        out.loc[bad & (out["status"] == "done"), "status"] = "invalid"
+    return out
+
+
+def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None,
+                tolerate: bool = False) -> tuple[Optional[pd.DataFrame], Optional[FitResult], Context, str]:
+    """(run table or None, FitResult, Context, why there is no fit) from a sweep (fitting it unless ``fit_path``)
+    or a fit JSON file. With ``tolerate``, a sweep that cannot be fitted gives fit None and the reason
+    (the report is most needed for a first bad sweep); otherwise that is a ConfigError."""
     from harness.store import load_table
 
     if source.endswith(".json"):
-        return None, read_fit_json(Path(source))
-    table = load_table(source, results)
-    fit = read_fit_json(fit_path) if fit_path else fit_table(table)
-    return table, {**sweep_context(source), **fit}
+        fit, raw = read_fit_file(Path(source))
+        return None, fit, context_from(raw), ""
+    table = checked_table(load_table(source, results))
+    overrides = sweep_context(source)
+    if fit_path:
+        fit, raw = read_fit_file(fit_path)
+        return table, fit, context_from(raw, table, **overrides), ""
+    try:
+        fit = fit_table(table)
+    except (ConfigError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        if not tolerate:
+            raise ConfigError(f"{source}: cannot fit ({exc})") from None
+        return table, None, Context(**overrides), f"{type(exc).__name__}: {exc}"
+    return table, fit, context_from(fit, table, **overrides), ""
 
 
 def metrics_of(source: str, results: Path) -> Optional[pd.DataFrame]:
@@ -82,9 +119,9 @@ def plan_of(source: str) -> Optional[pd.DataFrame]:
     return plan_table(load_and_expand(source)[1])
 
 
-def log_to_wandb(sweep: str, fit: dict, rows: pd.DataFrame, figure_paths: list[Path], directory: Path) -> None:
+def log_to_wandb(sweep: str, fit: FitResult, rows: pd.DataFrame, figure_paths: list[Path], directory: Path) -> None:
     """Log the fit, the comparison table and the figures to one wandb run in the sweep's group (offline without
-    a key)."""
+    a key); its files go under ``directory``."""
     import os
 
     import wandb
@@ -94,61 +131,74 @@ def log_to_wandb(sweep: str, fit: dict, rows: pd.DataFrame, figure_paths: list[P
     run = wandb.init(project=os.environ.get("WANDB_PROJECT", "scaling-harness"), group=sweep, name=f"{sweep}-analysis",
                      job_type="analysis", dir=str(directory), mode=wandb_mode(), reinit="finish_previous",
                      settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
-    run.summary.update({f"fit/{k}": v for k, v in {**fit.get("params", {}), **fit.get("derived", {})}.items()
-                        if isinstance(v, (int, float))})
+    run.summary.update({f"fit/{k}": v for k, v in {**fit.params, **fit.derived}.items()
+                        if isinstance(v, (int, float)) and math.isfinite(v)})
     run.log({"comparison": wandb.Table(dataframe=rows.astype({"derived": str})),
              **{f"figures/{p.stem}": wandb.Image(str(p)) for p in figure_paths if p.suffix == ".png"}})
     run.finish()
 
 
-def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[dict], out: Path, budgets, plan=None,
-                       metrics=None, use_wandb: bool = False, analysis: Optional[dict] = None) -> Path:
-    """Build and write the report (and, with ``use_wandb``, log fit, comparison and figures); returns its path.
+def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[FitResult], out: Path, budgets, plan=None,
+                       metrics=None, use_wandb: bool = False, analysis: Optional[dict] = None,
+                       context: Optional[Context] = None, fit_error: str = "") -> Path:
+    """Build and write the report atomically; returns its path. Only with ``use_wandb`` are the figures also saved
+    (in ``figures/`` beside the default report.html, else in ``<out stem>_figures/`` beside ``out``) and logged with the fit and comparison to wandb (whose
+    files also go beside ``out``); nothing else is written.
 
     Without ``analysis``, the functional-form comparison and the largest-N extrapolation are computed here.
     """
-    from harness.compare import compare_fit, context_from
+    from harness.compare import compare_fit
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
     from harness.report.html import build_report, write_report
 
-    if analysis is None and fit is not None and table is not None and fit.get("law") == "chinchilla":
-        from harness.report.analysis import sweep_analysis
-
-        analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200))
-    text = build_report(table, fit, metrics, analysis=analysis, plan=plan,
-                        title=f"Sweep report: {Path(directory).name}", budgets=budgets)
+    out = Path(out)
+    if analysis is None and fit is not None and table is not None and fit.law == "chinchilla":
+        analysis = _analysis(table)
+    ctx = context or (context_from(fit, table) if fit else None)
+    text = build_report(table, fit, metrics, analysis=analysis, plan=plan, title=f"Sweep report: {Path(directory).name}",
+                        budgets=budgets, context=ctx, fit_error=fit_error)
     path = write_report(text, out)
     if use_wandb and fit:
-        figs, _ = sweep_figures(table, metrics, fit, analysis)
-        paths = [p for name, fig in figs.items() for p in save(fig, Path(directory) / "figures", name)]
-        rows = compare_fit(fit, budgets=budgets, context=context_from(fit, table))
-        log_to_wandb(Path(directory).name, fit, rows, paths, Path(directory))
+        rows = compare_fit(fit, budgets=budgets, context=ctx)
+        figs, _ = sweep_figures(table, metrics, fit, analysis, rows)
+        default = out.resolve() == (Path(directory) / "report.html").resolve()
+        figures = Path(directory) / "figures" if default else out.parent / f"{out.stem}_figures"
+        paths = [p for name, fig in figs.items() for p in save(fig, figures, name)]
+        log_to_wandb(Path(directory).name, fit, rows, paths, out.parent)
     return path
 
 
-def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = True) -> None:
-    """The quickstart's last step: fit, a short comparison, figures and the HTML report in the sweep directory."""
-    from harness.compare import DEFAULT_BUDGETS
-    from harness.report.html import summary_lines
-
+def _analysis(table: pd.DataFrame) -> dict:
+    """Functional forms and the largest-N hold-out; empty (not fatal) when the data cannot support them."""
     from harness.report.analysis import sweep_analysis
 
-    fit = fit_table(table)
+    try:
+        return sweep_analysis(table[table["status"] == "done"] if "status" in table else table,
+                              lambda t: fit_table(t, bootstrap=200))
+    except (ConfigError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return {}
 
-    analysis = sweep_analysis(table, lambda t: fit_table(t, bootstrap=200))
+
+def quickstart_summary(directory: Path, table: pd.DataFrame, use_wandb: bool = True) -> None:
+    """The quickstart's last step: fit, the answer, the report in the sweep directory (and, with wandb, figures
+    beside it)."""
+    from harness.compare import compare_fit
+    from harness.report.comparison import headline
+    from harness.report.html import summary_lines
+
+    table = checked_table(table)
+    fit = fit_table(table)
+    analysis = _analysis(table)
+    ctx = context_from(fit, table)
     path = write_sweep_report(directory, table, fit, Path(directory) / "report.html", DEFAULT_BUDGETS,
                               metrics=metrics_of(Path(directory).name, Path(directory).parent), use_wandb=use_wandb,
-                              analysis=analysis)
-    from harness.compare import compare_fit, context_from
-
-    rows = compare_fit(fit, context=context_from(fit, table))
-    typer.echo("\n== comparison with published exponents (z = difference / combined uncertainty) ==")
-    shown = rows[rows["quantity"].isin(["alpha", "beta", "a"])]
-    columns = ["quantity", "entry", "ours", "ours_lo", "ours_hi", "theirs", "z", "verdict", "like_for_like"]
-    with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
-        typer.echo(shown[columns].to_string(index=False))
+                              analysis=analysis, context=ctx)
+    rows = compare_fit(fit, context=ctx)
+    typer.echo("\n== the answer (comparison with published exponents) ==")
+    for line in headline(rows):
+        typer.echo(line)
     typer.echo("\n== what the data support ==")
-    for line in summary_lines(fit, rows, analysis, table):
+    for line in summary_lines(fit, rows, analysis, table, ctx):
         typer.echo(f"- {line}")
     typer.echo(f"report: {path}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from harness import plots
@@ -76,8 +77,41 @@ def test_frontier_draws_ours_beside_published():
     entry = load_registry()["kaplan2020"]
     fig = plots.frontier((1e17, 1e24), {"Kaplan 2020": (entry.optimal_n, entry.optimal_d)},
                          chinchilla_frontier(LAW), points=([1e18, 1e19], [3e7, 1e8]))
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert labels == ["Kaplan 2020", "this sweep", "isoFLOP minima"]
+
+
+def test_frontier_lines_have_distinct_colours_and_legends_sit_outside_the_axes(table):
+    figs, _ = sweep_figures(table, None, FIT)
+    lines = [line for line in figs["frontier"].axes[0].get_lines() if line.get_label() and line.get_ls() == "--"]
+    colours = [line.get_color() for line in lines]
+    assert len(lines) == 4 and len(set(colours)) == 4  # two Hoffmann lines no longer share a colour
+    for name in ("loss_vs_n", "loss_vs_d", "isoflop", "frontier"):
+        fig = figs[name]
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        ax = next(a for a in fig.axes if a.get_legend() is not None)
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not legend.overlaps(ax.get_window_extent(renderer)), name
+
+
+def test_forest_plot_marks_like_for_like():
+    from harness.compare import compare_fit
+    from harness.report.comparison import forest_data
+    from tests.test_compare import EPOCH_FIT
+
+    panels = forest_data(compare_fit(EPOCH_FIT))
+    assert list(panels) == ["alpha", "beta", "a", "b"]
+    value, lo, hi, status = panels["alpha"]["ours"]
+    assert (value, lo, hi, status) == (0.348, 0.317, 0.373, "estimated")
+    besiroglu = next(p for p in panels["alpha"]["published"] if p[0].startswith("Besiroglu"))
+    assert besiroglu[2] == pytest.approx(0.348 - 1.95996 * 0.015, rel=1e-4) and besiroglu[4] is True
+    fig = plots.forest(panels)
+    assert len([ax for ax in fig.axes if ax.get_title(loc="left")]) == 4
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0] == "ours (95%)" and len(labels) == len(panels["alpha"]["published"]) + 1
+    kaplan = [p for p in panels["a"]["published"] if p[0].startswith("Kaplan")]
+    assert kaplan and kaplan[0][4] is False  # not like for like: drawn as an open marker
 
 
 def test_sweep_figures_all_built_with_full_analysis(table, metrics, tmp_path):
@@ -89,21 +123,31 @@ def test_sweep_figures_all_built_with_full_analysis(table, metrics, tmp_path):
         "samples": {"alpha": rng.normal(0.34, 0.01, 100), "beta": rng.normal(0.36, 0.01, 100)},
         "forms": {"x": [1, 2, 3], "y": [3, 2, 1.5], "curves": {"power law": [[1, 3], [3, 1.5]]}, "aic": {"power law": 1}},
     }
-    figs, missing = sweep_figures(table, metrics, FIT, analysis)
+    from harness.compare import compare_fit
+
+    figs, missing = sweep_figures(table, metrics, FIT, analysis, compare_fit(FIT))
     assert missing == {}
     assert set(figs) == {"loss_vs_n", "loss_vs_d", "isoflop", "frontier", "residuals", "extrapolation", "bootstrap",
-                         "training_curves", "forms"}
+                         "training_curves", "forms", "forest"}
     # The diverged run (loss 99) is not drawn.
     points = [line for line in figs["loss_vs_d"].axes[0].get_lines() if line.get_marker() == "o"]
     assert len(points) == 5 and max(max(line.get_ydata()) for line in points) < 10
     written = [p for name, fig in figs.items() for p in plots.save(fig, tmp_path, name)]
-    assert len(written) == 18
+    assert len(written) == 20
 
 
 def test_sweep_figures_say_what_is_missing(table):
     figs, missing = sweep_figures(table, None, None)
     assert {"loss_vs_n", "loss_vs_d", "isoflop", "frontier"} <= set(figs)
-    assert {"residuals", "bootstrap", "extrapolation", "training_curves", "forms"} == set(missing)
+    assert {"residuals", "bootstrap", "extrapolation", "training_curves", "forms", "forest"} == set(missing)
+
+
+def test_non_numeric_sizes_in_a_record_are_left_out_not_fatal(table):
+    broken = table.astype({"N_total": object})
+    broken.loc[0, "N_total"] = "lots"
+    figs, _ = sweep_figures(broken, None, FIT)
+    points = [line for line in figs["loss_vs_d"].axes[0].get_lines() if line.get_marker() == "o"]
+    assert sum(len(line.get_xdata()) for line in points) == 14
 
 
 def test_law_callable_evaluates_the_chinchilla_form():

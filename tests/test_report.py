@@ -62,6 +62,9 @@ def test_report_has_every_section_and_embeds_every_figure():
     page = build_report(table, FIT, analysis=analysis, title="toy")
     for table_id in ("provenance-table", "runs-table", "fit-table", "comparison-table", "verdict-table", "frontier-table"):
         assert f'id="{table_id}"' in page
+    # The answer and the forest plot come first; the long comparison table is the appendix, last.
+    assert page.index('id="answer"') < page.index('id="summary"') < page.index('id="comparison"')
+    assert 'alt="forest"' in page and page.index('alt="forest"') < page.index('id="summary"')
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
     assert {"loss_vs_n", "loss_vs_d", "isoflop", "frontier", "residuals", "extrapolation", "forms"} <= set(images)
     assert "http://" not in page and "https://" not in page and "<link" not in page and "<script" not in page
@@ -87,17 +90,26 @@ def test_compare_command_json_and_text(records, capsys):
     assert _run(["compare", str(epoch), "--json", "--budget", "1e21"]) == 0
     payload = json.loads(capsys.readouterr().out)
     verdicts = {v["entry"]: v["verdict"] for v in payload["verdicts"]}
+    assert payload["answer"][0].startswith("α agrees with")
     assert verdicts["hoffmann2022_a3"] == "inconsistent" and verdicts["besiroglu2024"] == "consistent"
     assert {r["C"] for r in payload["frontier"]} == {1e21}
     assert _run(["compare", str(epoch)]) == 0
-    assert "like-for-like" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("α agrees with") and "like-for-like" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["compare", "missing.json"], "cannot read fit JSON"),
-    (["compare", "nosuchsweep", "--results", "/nonexistent"], "no results"),
+@pytest.mark.parametrize("argv, content, message", [
+    (["compare", "missing.json"], None, "cannot read fit JSON"),
+    (["compare", "nosuchsweep", "--results", "/nonexistent"], None, "no results"),
+    (["compare", "{tmp}/bin.json"], b"\x00\x01\xff\xfe", "bin.json: cannot read fit JSON (UnicodeDecodeError)"),
+    (["compare", "{tmp}/s.json"], b'{"law": "chinchilla", "params": {"alpha": "x"}}', "params.alpha must be a number"),
+    (["compare", "{tmp}/c.json"], b'{"law": "chinchilla", "params": {"alpha": 0.3}, "ci": [1, 2]}', "c.json: ci must be"),
+    (["compare", "{tmp}/l.json"], b'[1, 2]', "l.json: not a fit result"),
 ])
-def test_user_mistakes_are_one_line_exit_2(argv, message, capsys):
+def test_user_mistakes_are_one_line_exit_2(argv, content, message, capsys, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if content is not None:
+        open(argv[1], "wb").write(content)
     code = _run(argv)
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
@@ -109,10 +121,14 @@ def test_plot_and_report_commands_from_records(records, tmp_path, capsys):
     assert len(list((tmp_path / "figs").glob("*.png"))) == len(list((tmp_path / "figs").glob("*.svg"))) >= 6
     assert "skipped bootstrap" in capsys.readouterr().out
     out = tmp_path / "r.html"
-    assert 0 == _run(["report", SWEEP, "--results", str(root), "--fit", str(fit_path), "--out", str(out), "--no-wandb"])
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert 0 == _run(["report", SWEEP, "--results", str(root), "--fit", str(fit_path), "--out", str(out)])
     page = out.read_text()
     assert 'id="comparison-table"' in page and page.count("data:image/png;base64,") >= 6
     assert "training_curves" in page  # metrics.jsonl were read
+    # With --out elsewhere and no --wandb: nothing but the HTML file is written (no figures/, no wandb run).
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figs", "fit.json", "r.html", "results"]
 
 
 def test_wandb_logs_fit_comparison_and_figures_offline(records, tmp_path, monkeypatch):
@@ -123,6 +139,92 @@ def test_wandb_logs_fit_comparison_and_figures_offline(records, tmp_path, monkey
     root, _ = records
     table = _table()
     write_sweep_report(root / SWEEP, table, FIT, tmp_path / "w.html", (1e21,), use_wandb=True)
-    runs = list((root / SWEEP / "wandb").glob("offline-run-*"))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))  # beside the output, not in the results
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
-    assert (root / SWEEP / "figures" / "frontier.png").is_file()
+    assert (tmp_path / "w_figures" / "frontier.png").is_file() and (tmp_path / "w_figures" / "forest.png").is_file()
+    assert not (root / SWEEP / "figures").exists() and not (root / SWEEP / "wandb").exists()
+
+
+def test_report_help_says_wandb_is_off_unless_asked(capsys):
+    _run(["report", "--help"])
+    assert "--wandb" in capsys.readouterr().out
+
+
+def test_report_is_written_atomically_and_errors_name_the_path(records, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    root, fit_path = records
+    out = tmp_path / "r.html"
+    out.write_text("previous report")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    code = _run(["report", SWEEP, "--results", str(root), "--fit", str(fit_path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"error: {out}: No space left on device" in err and err.count("\n") == 1
+    assert out.read_text() == "previous report"  # not truncated
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.html")] == []  # no temp file left
+
+
+def _write_record(root, row):
+    path = root / SWEEP / row["run_id"] / "result.json"
+    path.write_text(json.dumps(row))
+
+
+def test_report_survives_a_non_numeric_size_in_a_record(records, tmp_path, capsys):
+    root, fit_path = records
+    row = _table().iloc[0].to_dict()
+    _write_record(root, {**row, "N_total": "lots"})
+    out = tmp_path / "r.html"
+    assert 0 == _run(["report", SWEEP, "--results", str(root), "--fit", str(fit_path), "--out", str(out)])
+    assert 'id="answer"' in out.read_text()
+
+
+def test_compare_and_report_degrade_on_a_flat_sweep(records, tmp_path, capsys):
+    # 20 points all at loss 2.5: the fitter's α and β go to 0; a, b and the frontier do not exist.
+    root, _ = records
+    flat = {"law": "chinchilla", "objective": "huber", "params": {"E": 0.833, "A": 0.833, "B": 0.833,
+                                                                 "alpha": 5.97e-17, "beta": 1.08e-16},
+            "ci": {k: [v, v] for k, v in {"alpha": 5.97e-17, "beta": 1.08e-16, "a": 0.645}.items()},
+            "se": {"alpha": None}, "derived": {"a": 0.645, "b": 0.355, "N_opt@1e+21": 0.0, "D_opt@1e+21": None,
+                                               "tokens_per_param@1e+21": None},
+            "warnings": ["parameter(s) at their bounds: alpha, beta",
+                         "the Hessian is singular at the optimum: some direction is not identified"],
+            "n_points": 20, "n_convention": "total"}
+    path = tmp_path / "flat.json"
+    path.write_text(json.dumps(flat))
+    assert _run(["compare", str(path), "--budget", "1e21"]) == 0
+    out = capsys.readouterr().out
+    assert "a (and b = 1 − a) is undefined" in out or "a is undefined" in out
+    html = tmp_path / "flat.html"
+    assert 0 == _run(["report", SWEEP, "--results", str(root), "--fit", str(path), "--out", str(html)])
+    page = html.read_text()
+    top = page.split("<body>")[1].split('id="comparison"')[0]
+    assert "undefined" in top and "not identified" in top and "consistent" not in top
+
+
+def test_report_of_a_sweep_that_cannot_be_fitted_says_why(records, tmp_path, capsys):
+    # A first bad sweep (here: losses edited below the known floor, then too few usable runs) still gets a report.
+    root, _ = records
+    for row in _table().to_dict("records")[:12]:
+        _write_record(root, {**row, "status": "failed"})
+    for row in _table().to_dict("records")[12:]:
+        _write_record(root, {**row, "floor": 2.0, "loss": 1.5})
+    out = tmp_path / "bad.html"
+    assert 0 == _run(["report", SWEEP, "--results", str(root), "--out", str(out)])
+    page = out.read_text()
+    assert "No fit, so no comparison" in page and "too few to fit" in page
+    assert _run(["compare", SWEEP, "--results", str(root)]) == 2
+
+
+def test_interval_magnitudes_in_the_report_match_the_known_spread():
+    # Bootstrap draws with a known σ = 0.01 for α: the report's fit table shows α's interval as 0.35 ± 1.96σ.
+    from tests.test_compare import _simulated_fit
+
+    page = build_report(_table(), _simulated_fit(0.01), title="toy")
+    row = re.search(r"<td>alpha</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>", page)
+    lo, hi = float(row.group(2)), float(row.group(3))
+    assert hi - lo == pytest.approx(2 * 1.96 * 0.01, rel=0.06) and lo < 0.35 < hi

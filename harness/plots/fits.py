@@ -97,18 +97,23 @@ def form_comparison(x, y, curves: Mapping[str, tuple], scores: Optional[Mapping[
 
 
 def forest(panels: Mapping[str, dict], level: float = 0.95):
-    """Forest plot: per quantity (one panel each), our value and interval (red, top) above the published values
-    with their ±1.96σ intervals; filled markers are like-for-like comparisons, open ones are not.
-    ``panels``: {quantity: {"ours": (value, lo, hi, status), "published": [(label, value, lo, hi, like)]}}."""
+    """Forest plot: per quantity (one panel each, two columns: α, β above a, b), our value and interval (red, top)
+    above the published values with their ±1.96σ intervals; filled markers are like-for-like comparisons, open
+    ones are not. ``panels``: {quantity: {"ours": (value, lo, hi, status), "published": [(label, value, lo, hi,
+    like)]}}."""
     names = list(panels)
-    sizes = [len(panels[q]["published"]) + 1 for q in names] or [1]
-    fig, axes = figure(1, title="Our exponents beside the published ones", height=1.2 + 0.22 * sum(sizes) + 0.5 * len(sizes),
-                       nrows=len(sizes), height_ratios=sizes)
-    for ax, quantity in zip(axes, names):
-        _forest_panel(ax, quantity, panels[quantity], level)
-    axes[-1].plot([], [], "o", color="0.2", label="published, like for like")
-    axes[-1].plot([], [], "o", mfc="white", color="0.2", label="published, not like for like")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), ncol=2)
+    pairs = [names[i:i + 2] for i in range(0, len(names), 2)] or [[]]
+    heights = [max(len(panels[q]["published"]) + 1 for q in pair) if pair else 1 for pair in pairs]
+    fig, axes = figure(2, title="Our exponents beside the published ones", height=1.4 + 0.2 * sum(heights),
+                       nrows=len(pairs), height_ratios=heights)
+    for ax, quantity in zip(axes, [q for pair in pairs for q in pair + [None] * (2 - len(pair))]):
+        if quantity is None:
+            ax.set_visible(False)
+        else:
+            _forest_panel(ax, quantity, panels[quantity], level)
+    handles = [axes[0].plot([], [], "o", color="0.2", label="published, like for like")[0],
+               axes[0].plot([], [], "o", mfc="white", color="0.2", label="published, not like for like")[0]]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2)
     return fig
 
 
@@ -130,5 +135,5 @@ def _forest_panel(ax, quantity: str, panel: dict, level: float) -> None:
     ours_label = f"ours ({status})" if status != "estimated" else f"ours ({100 * level:.0f}%)"
     ax.set_yticks(y, [ours_label] + [r[0] for r in rows], fontsize=7)
     ax.set_ylim(-0.7, len(rows) + 0.7)
-    ax.set_title(quantity, loc="left", fontsize=10)
+    ax.set_title({"alpha": "α", "beta": "β"}.get(quantity, quantity), loc="left", fontsize=10)
     ax.grid(True, axis="y", alpha=0.0)

@@ -28,7 +28,7 @@ FRONTIERS = {"Kaplan 2020": "kaplan2020", "Hoffmann 2022 (A3, unrounded)": "hoff
 
 def law_callable(fit) -> Optional[Callable]:
     """law(N, D) -> loss for a fit (FitResult or its dict): the fitter's predictor for the fit's law."""
-    if not fit:
+    if not fit or (isinstance(fit, dict) and not fit.get("params")):
         return None
     from harness.fit import get_law
 

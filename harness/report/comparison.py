@@ -79,6 +79,12 @@ def _their_interval(row) -> tuple[float, float]:
     return math.nan, math.nan
 
 
+def _label(name: str, entry: str) -> str:
+    """'Porian 2024 rw_kaplan' from the entry's display name and the variant part of its id."""
+    variant = re.match(r"^.*?\d{4}_?(.*)$", entry)
+    return name.split(" [")[0] + (f" {variant.group(1)}" if variant and variant.group(1) else "")
+
+
 def forest_data(rows: Optional[pd.DataFrame], quantities=HEADLINE) -> dict:
     """Per exponent: {'ours': (value, lo, hi, status), 'published': [(label, value, lo, hi, like_for_like)]} with
     published intervals as ±1.96σ (NaN when the paper gives none)."""
@@ -90,8 +96,8 @@ def forest_data(rows: Optional[pd.DataFrame], quantities=HEADLINE) -> dict:
         if mine.empty:
             continue
         first = mine.iloc[0]
-        published = [(r.name.split(" [")[0] + ("" if r.entry in r.name.split(" [")[0] else f" [{r.entry}]"),
-                      r.theirs, *_their_interval(r), r.like_for_like in LIKE) for r in mine.itertuples()]
+        published = [(_label(r.name, r.entry), r.theirs, *_their_interval(r), r.like_for_like in LIKE)
+                      for r in mine.itertuples()]
         out[quantity] = {"ours": (first["ours"], first["ours_lo"], first["ours_hi"], first["ours_status"]),
                          "published": published}
     return out

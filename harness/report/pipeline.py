@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from harness.compare import Context, context_from
+from harness.compare import Context, as_fit, context_from
 from harness.fit.derived import DEFAULT_BUDGETS
 from harness.errors import ConfigError
 from harness.fit.fitting import FitResult
@@ -142,8 +142,8 @@ def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[FitRe
                        metrics=None, use_wandb: bool = False, analysis: Optional[dict] = None,
                        context: Optional[Context] = None, fit_error: str = "") -> Path:
     """Build and write the report atomically; returns its path. Only with ``use_wandb`` are the figures also saved
-    (in ``figures/`` beside the default report.html, else in ``<out stem>_figures/`` beside ``out``) and logged with the fit and comparison to wandb (whose
-    files also go beside ``out``); nothing else is written.
+    (in ``figures/`` beside the default report.html, else in ``<out stem>_figures/`` beside ``out``) and logged
+    with the fit and comparison to wandb (whose files also go beside ``out``); nothing else is written.
 
     Without ``analysis``, the functional-form comparison and the largest-N extrapolation are computed here.
     """
@@ -152,7 +152,7 @@ def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[FitRe
     from harness.plots.sweep import sweep_figures
     from harness.report.html import build_report, write_report
 
-    out = Path(out)
+    out, fit = Path(out), (as_fit(fit) if fit else None)
     if analysis is None and fit is not None and table is not None and fit.law == "chinchilla":
         analysis = _analysis(table)
     ctx = context or (context_from(fit, table) if fit else None)

@@ -136,7 +136,9 @@ def _status(fit: FitResult, name: str, value: float, lo: float, hi: float) -> tu
     identified = getattr(fit, "identified", None) or {}
     bounds = (getattr(fit, "profile_bounds", None) or {}).get(name)
     inputs = (name, *DEPENDS_ON.get(base, ()))
-    if any(identified.get(k) is False for k in inputs) or set(inputs) & _at_bounds(fit.warnings):
+    if set(inputs) & _at_bounds(fit.warnings):
+        return "not identified", f"at a bound of the fit: {', '.join(sorted(set(inputs) & _at_bounds(fit.warnings)))}"
+    if any(identified.get(k) is False for k in inputs):
         return "not identified", _profile_text(bounds) or "the sweep does not pin it down"
     if not (math.isfinite(lo) or math.isfinite(hi)):
         given = name in fit.ci or name in (fit.samples or {}) or (base == "tokens_per_param" and fit.samples)

@@ -211,7 +211,8 @@ def test_degenerate_fit_alpha_zero_degrades_not_crashes():
     assert set(rows.loc[rows["quantity"] == "alpha", "verdict"]) == {"not identified"}
     assert rows["z"].isna().all() and rows["converted"].isna().all()
     assert frontier_table(flat, budgets=[1e21])["source"].tolist().count("ours") == 0
-    assert "a is undefined" in " ".join(headline(rows))
+    text = " ".join(headline(rows))
+    assert "is undefined (alpha, beta not positive" in text and "α is not identified (at a bound" in text
 
 
 def test_headline_answers_in_one_or_two_lines(rows):

@@ -56,7 +56,7 @@ def extrapolation(n, loss, held_out, predicted, lo=None, hi=None, law_curve: Opt
         ax.plot(*law_curve, color="black", alpha=0.5, lw=1)
     errors = 100 * np.abs(predicted - loss[held]) / loss[held]
     ax.set(xscale="log", yscale="log", xlabel="N (parameters)", ylabel="test loss (nats/token)")
-    ax.legend(loc="best")
+    legend_outside(ax)
     note(ax, f"error on held-out runs: max {errors.max():.2g} %, mean {errors.mean():.2g} %")
     return fig
 
@@ -90,7 +90,7 @@ def form_comparison(x, y, curves: Mapping[str, tuple], scores: Optional[Mapping[
         label = name + (f" (ΔAIC {scores[name] - scores[best]:+.1f})" if scores and name in scores else "")
         ax.plot(gx, gy, color=colour, lw=2.4 if name == best else 1.4, label=label)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="test loss (nats/token)")
-    ax.legend(loc="best")
+    legend_outside(ax)
     if best:
         note(ax, f"preferred by AIC: {best}")
     return fig
@@ -117,15 +117,34 @@ def forest(panels: Mapping[str, dict], level: float = 0.95):
     return fig
 
 
+def _forest_limits(value: float, rows: list) -> tuple[float, float]:
+    """x limits spanning the published values, their intervals and our value (not our interval, which may be
+    decades wide), with a margin."""
+    xs = [value] + [x for r in rows for x in r[1:4] if np.isfinite(x)]
+    xs = [x for x in xs if np.isfinite(x)] or [0.0, 1.0]
+    low, high = min(xs), max(xs)
+    pad = 0.15 * (high - low) or 0.1 * max(abs(high), 1e-3)
+    return low - pad, high + pad
+
+
 def _forest_panel(ax, quantity: str, panel: dict, level: float) -> None:
     value, lo, hi, status = panel["ours"]
     rows = panel["published"]
     y = np.arange(len(rows) + 1)[::-1]
-    if np.isfinite(lo) and np.isfinite(hi):
-        ax.errorbar([value], [y[0]], xerr=[[value - lo], [hi - value]], fmt="s", color=OURS, capsize=4, ms=7)
-        ax.axvspan(lo, hi, color=OURS, alpha=0.08, zorder=0)
+    left, right = _forest_limits(value, rows)
+    if np.isfinite(lo) and np.isfinite(hi) and np.isfinite(value):
+        shown_lo, shown_hi = max(lo, left), min(hi, right)
+        ax.errorbar([value], [y[0]], xerr=[[value - shown_lo], [shown_hi - value]], fmt="s", color=OURS, capsize=4,
+                    ms=7)
+        ax.axvspan(shown_lo, shown_hi, color=OURS, alpha=0.08, zorder=0)
+        for end, edge, mark in ((lo, left, "<"), (hi, right, ">")):
+            if (end < edge) if mark == "<" else (end > edge):
+                ax.plot([edge], [y[0]], mark, color=OURS, ms=7, clip_on=False)
+                ax.annotate(f"{end:.3g}", (edge, y[0]), textcoords="offset points", xytext=(0, 6), ha="center",
+                            fontsize=7, color=OURS)
     elif np.isfinite(value):
         ax.plot([value], [y[0]], "s", mfc="white", color=OURS, ms=7)
+    ax.set_xlim(left, right)
     for yy, (label, theirs, t_lo, t_hi, like) in zip(y[1:], rows):
         style = dict(color="0.2", mfc="0.2" if like else "white", ms=5)
         if np.isfinite(t_lo):

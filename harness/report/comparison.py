@@ -37,10 +37,12 @@ def _quantity_line(quantity: str, rows: pd.DataFrame) -> str:
     mine = rows[rows["quantity"] == quantity]
     if mine.empty:
         return ""
-    status = mine["ours_status"].iloc[0]
-    if status != "estimated":
-        why = mine["why"].iloc[0]
-        return f"{sym} is {status}" + (f" ({why})" if why else "")
+    first = mine.iloc[0]
+    if first["ours_status"] != "estimated":
+        return f"{sym} is {first['ours_status']}" + (f" ({first['why']})" if first["why"] else "")
+    if (mine["verdict"] == "uninformative").all():
+        return (f"{sym} is uninformative (our {100 * first['ours_level']:.0f}% interval "
+                f"[{first['ours_lo']:.3g}, {first['ours_hi']:.3g}] is wider than the published values differ)")
     like = mine[mine["like_for_like"].isin(LIKE)]
     agree, disagree = like[like["verdict"] == "consistent"], like[like["verdict"] == "inconsistent"]
     parts = []
@@ -52,8 +54,9 @@ def _quantity_line(quantity: str, rows: pd.DataFrame) -> str:
     if parts:
         return f"{sym} " + " and ".join(parts) + " like for like"
     if (like["verdict"] == "uninformative").any():
-        return f"{sym} is uninformative (our interval is wider than the published values differ)"
-    return f"{sym}: no like-for-like published value to score against"
+        return f"{sym} is uninformative against the like-for-like fits (our interval is wider than they differ)"
+    reasons = mine["caveats"].str.split("; ").str[0].value_counts()
+    return f"{sym}: no like-for-like published value" + (f" ({reasons.index[0]})" if len(reasons) else "")
 
 
 def headline(rows: Optional[pd.DataFrame]) -> list[str]:

@@ -29,12 +29,12 @@ body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0
 table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 #comparison-table td:last-child{text-align:left;min-width:24em;font-size:11px}.no{color:#999}.inconsistent{color:#b00}
-.summary li{margin:.3em 0}.answer{font-size:1.1em;font-weight:600}figure{display:inline-block;margin:0 1em 1em 0}img{max-width:560px}.warn{color:#a60}
+.summary li{margin:.3em 0}.answer{font-size:1.1em;font-weight:600}figure{display:inline-block;margin:0 1em 1em 0}img{max-width:560px}img.wide{max-width:100%}.warn{color:#a60}
 </style></head><body>
 <h1>{{ title }}</h1>
 <section id="answer"><h2>The answer</h2>
 {% for line in answer %}<p class="answer">{{ line }}</p>{% endfor %}
-{% if forest %}<figure><img alt="forest" src="data:image/png;base64,{{ forest }}"><figcaption>Forest plot: our
+{% if forest %}<figure><img class="wide" alt="forest" src="data:image/png;base64,{{ forest }}"><figcaption>Forest plot: our
 exponents (red, the fit's own {{ level }} interval) beside the published ones (±1.96σ); filled = like for like.</figcaption></figure>{% endif %}
 </section>
 <section id="summary"><h2>What the data support</h2><ul class="summary">

@@ -121,3 +121,28 @@ def test_variants_expand_and_ids_are_unique():
     # YAML 1.1 reads 1e3 (no exponent sign) as a string; the loader turns it back into a number.
     entry = parse_registry([{**BASE, "ranges": {"N": ["1e3", "2e3"], "D": [1, 2], "C": [1, 2]}}])["x"]
     assert entry.ranges["N"] == (1000.0, 2000.0) and math.isclose(entry.values["b"].value, 0.5)
+
+
+def test_degenerate_laws_give_nan_not_a_crash():
+    # A fit whose α and β reached 0 (20 points all at loss 2.5): no frontier, so no conversion either.
+    flat = {"E": 0.83, "A": 0.83, "B": 0.83, "alpha": 0.0, "beta": 0.0}
+    assert np.isnan(nonembed_compute(np.array([1e6, 1e9]), flat)).all()
+    assert math.isnan(nonembed_exponent(flat))
+    assert math.isnan(nonembed_exponent({**flat, "alpha": 0.34, "beta": 1e-17}))
+
+
+def test_our_own_omega_counts_learned_position_embeddings():
+    # The reference quickstart's smallest model (GPT-2, V = 64, context 64, d = 32, L = 2): its record says
+    # N_total − N_nonembed = 29568 − 25472 = 4096 = (64 + 64)·32 embedding parameters (token + learned positions).
+    # P&S's relation N_E = ω·N^(1/3) with N = 12·L·d² reproduces that only when ω counts the positions too.
+    n_nonembed = 12 * 2 * 32 ** 2
+    assert omega_for(64, 32 / 2, positions=64) * n_nonembed ** (1 / 3) == pytest.approx(29568 - 25472, rel=1e-9)
+    assert omega_for(64, 32 / 2) * n_nonembed ** (1 / 3) == pytest.approx(2048, rel=1e-9)  # token embeddings only
+    from harness import load_results
+    from harness.published import omega_from_table
+    from tests.conftest import REPO
+
+    table = load_results(REPO / "results" / "reference" / "quickstart")
+    ratios = (table["N_total"] - table["N_nonembed"]) / np.cbrt(table["N_nonembed"])
+    assert ratios.min() <= omega_from_table(table) <= ratios.max()
+    assert omega_from_table(table.drop(columns=["N_nonembed"])) is None

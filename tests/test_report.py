@@ -180,7 +180,8 @@ def test_report_survives_a_non_numeric_size_in_a_record(records, tmp_path, capsy
     _write_record(root, {**row, "N_total": "lots"})
     out = tmp_path / "r.html"
     assert 0 == _run(["report", SWEEP, "--results", str(root), "--fit", str(fit_path), "--out", str(out)])
-    assert 'id="answer"' in out.read_text()
+    page = out.read_text()
+    assert 'id="answer"' in page and "1 run(s) with a non-numeric N, D, C or loss" in page
 
 
 def test_compare_and_report_degrade_on_a_flat_sweep(records, tmp_path, capsys):
@@ -217,6 +218,7 @@ def test_report_of_a_sweep_that_cannot_be_fitted_says_why(records, tmp_path, cap
     assert 0 == _run(["report", SWEEP, "--results", str(root), "--out", str(out)])
     page = out.read_text()
     assert "No fit, so no comparison" in page and "too few to fit" in page
+    assert "3 run(s) with a loss below the source&#39;s exact floor" in page
     assert _run(["compare", SWEEP, "--results", str(root)]) == 2
 
 

@@ -107,7 +107,8 @@ def summary_lines(fit, rows: Optional[pd.DataFrame], analysis: dict, table: pd.D
                   context: Optional[Context] = None) -> list[str]:
     """Plain-language statements of what the data support, each with its number."""
     if not fit:
-        return [f"{len(table)} runs recorded; no fit available yet, so no exponents or comparisons."]
+        return [f"{len(table)} runs recorded; no fit available yet, so no exponents or comparisons."] \
+            + _record_checks(table)
     raw, fit = fit, as_fit(fit)
     est = our_estimates(fit, ())
     lines = ["; ".join(f"{k} = {_fmt(est[k])}" for k in ("alpha", "beta", "a", "b", "E") if k in est)
@@ -121,6 +122,21 @@ def summary_lines(fit, rows: Optional[pd.DataFrame], analysis: dict, table: pd.D
     if rows is not None and not rows.empty:
         lines += _comparison_lines(rows)
     lines += [f"Fit warning: {w}" for w in fit.warnings]
+    return lines + _record_checks(table)
+
+
+def _record_checks(table: pd.DataFrame) -> list[str]:
+    """Records that cannot be right: a loss below the source's exact floor, or a status of 'invalid'."""
+    lines = []
+    if {"loss", "floor", "run_id"} <= set(table.columns):
+        loss, floor = (pd.to_numeric(table[c], errors="coerce") for c in ("loss", "floor"))
+        below = table.loc[loss < floor, "run_id"].tolist()
+        if below:
+            lines.append(f"{len(below)} run(s) with a loss below the source's exact floor, which is impossible "
+                         f"(an edited or corrupt record?): {', '.join(map(str, below[:3]))}")
+    if "status" in table and (table["status"] == "invalid").any():
+        lines.append(f"{int((table['status'] == 'invalid').sum())} run(s) with a non-numeric N, D, C or loss "
+                     "left out of the fit and figures.")
     return lines
 
 

@@ -11,7 +11,7 @@ from harness.errors import ConfigError
 from harness.config import (
     DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash,
 )
-from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params
+from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params, tokens_for_compute
 
 _EXCLUDED_FROM_ID = {"sweep", "run_id", "eval_interval", "checkpoint_interval", "size_error", "target_size", "budget"}
 
@@ -121,7 +121,7 @@ def _budgets(sweep: SweepConfig, n_total: int) -> list[tuple[float, str]]:
         return [(d, f"D={d:.3g}") for d in b.tokens]
     if b.mode == "tokens_per_param":
         return [(r * n_total, f"D/N={r:g}") for r in b.tokens_per_param]
-    return [(c / (6.0 * n_total), f"C={c:.3g}") for c in b.compute]
+    return [(tokens_for_compute(c, n_total), f"C={c:.3g}") for c in b.compute]
 
 
 def _batching(sweep: SweepConfig) -> tuple[int, int]:

@@ -23,7 +23,8 @@ import yaml
 from scipy.stats import norm
 
 from harness.errors import ConfigError
-from harness.fit.derived import FLOPS_PER_PARAM_TOKEN, frontier_functions, frontier_undefined, tokens_for_compute
+from harness.fit.derived import frontier_functions, frontier_undefined
+from harness.sizing import FLOPS_PER_PARAM_TOKEN, tokens_for_compute
 
 N_CONVENTIONS = ("non_embedding", "with_head", "total", "flops_per_token")
 LOSS_UNITS = ("nats_per_token", "bits_per_byte")

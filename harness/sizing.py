@@ -17,6 +17,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 Family = Literal["gpt2", "llama"]
+# Training FLOPs per parameter per token, C = 6·N·D (forward + backward; Kaplan 2020 §2.1, Hoffmann 2022):
+# the one home of the 6, used by planning, fitting, comparison and plots.
+FLOPS_PER_PARAM_TOKEN = 6.0
+
+
+def training_compute(n, d):
+    """C = 6·N·D in FLOP for N parameters trained on D tokens (numbers or numpy arrays)."""
+    return FLOPS_PER_PARAM_TOKEN * n * d
+
+
+def tokens_for_compute(compute, n):
+    """D = C/(6·N): the tokens that ``compute`` FLOP buy for a model of N parameters."""
+    return compute / (FLOPS_PER_PARAM_TOKEN * n)
 
 
 @dataclass(frozen=True)
@@ -63,9 +76,9 @@ def flops_per_token(counts: ParamCounts, shape: ModelShape, vocab_size: int, con
     attention = 6 * shape.n_layer * context_length * shape.d_model
     logits = 6 * shape.d_model * vocab_size
     return {
-        "6N_total": 6.0 * counts.total,
-        "6N_nonembed": 6.0 * counts.non_embedding,
-        "full": 6.0 * counts.non_embedding + attention + logits,
+        "6N_total": FLOPS_PER_PARAM_TOKEN * counts.total,
+        "6N_nonembed": FLOPS_PER_PARAM_TOKEN * counts.non_embedding,
+        "full": FLOPS_PER_PARAM_TOKEN * counts.non_embedding + attention + logits,
     }
 
 

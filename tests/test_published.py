@@ -146,3 +146,13 @@ def test_our_own_omega_counts_learned_position_embeddings():
     ratios = (table["N_total"] - table["N_nonembed"]) / np.cbrt(table["N_nonembed"])
     assert ratios.min() <= omega_from_table(table) <= ratios.max()
     assert omega_from_table(table.drop(columns=["N_nonembed"])) is None
+
+
+def test_one_home_for_c_equals_6nd(registry):
+    from harness.fit import derived
+    from harness.sizing import FLOPS_PER_PARAM_TOKEN, tokens_for_compute, training_compute
+
+    assert FLOPS_PER_PARAM_TOKEN == 6.0 and derived.tokens_for_compute is tokens_for_compute
+    assert training_compute(1e9, 20e9) == 1.2e20 and tokens_for_compute(1.2e20, 1e9) == pytest.approx(20e9)
+    # Hoffmann Table 3 (approach 1): 1B parameters at 1.21e20 FLOP train on 20.2B tokens = C/(6N).
+    assert registry["hoffmann2022_a1"].optimal_d(1.21e20) == pytest.approx(20.2e9, rel=0.01)

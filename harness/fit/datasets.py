@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ConfigError
+from harness.sizing import tokens_for_compute
 
 RAW = "https://raw.githubusercontent.com"
 
@@ -23,7 +24,7 @@ def _epoch(raw: pd.DataFrame) -> pd.DataFrame:
     """Epoch's preprocessing: drop the 5 highest losses, D = C/(6N) (Besiroglu et al. 2024)."""
     table = raw.rename(columns={"Model Size": "N", "Training FLOP": "C"})[["N", "C", "loss"]]
     table = table[table["loss"] < np.sort(table["loss"].to_numpy())[-5]].reset_index(drop=True)
-    return table.assign(D=table["C"] / (6 * table["N"]))
+    return table.assign(D=tokens_for_compute(table["C"], table["N"]))
 
 
 def _openathena(raw: pd.DataFrame) -> pd.DataFrame:

@@ -3,21 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.sizing import FLOPS_PER_PARAM_TOKEN, tokens_for_compute, training_compute  # noqa: F401 (C = 6ND)
+
 DEFAULT_BUDGETS = (1e21, 5.76e23)
-
-
-# Training compute C = 6·N·D (forward + backward, Kaplan 2020 §2.1; Hoffmann 2022): the one home of the 6.
-FLOPS_PER_PARAM_TOKEN = 6.0
-
-
-def training_compute(n, d):
-    """C = 6·N·D in FLOP for N parameters trained on D tokens."""
-    return FLOPS_PER_PARAM_TOKEN * np.asarray(n, dtype=float) * np.asarray(d, dtype=float)
-
-
-def tokens_for_compute(compute, n):
-    """D = C/(6·N): the tokens that ``compute`` FLOP buy for a model of N parameters."""
-    return np.asarray(compute, dtype=float) / (FLOPS_PER_PARAM_TOKEN * np.asarray(n, dtype=float))
 
 
 def exponents(alpha, beta) -> dict:

@@ -8,7 +8,7 @@ from typing import Callable, Mapping, Optional
 
 import numpy as np
 
-from harness.fit.derived import tokens_for_compute
+from harness.sizing import tokens_for_compute
 from harness.plots.style import OURS, colours, figure, legend_outside, note, published_colour
 
 Frontier = tuple[Callable, Callable]

@@ -65,8 +65,11 @@ def headline(rows: Optional[pd.DataFrame]) -> list[str]:
     if rows is None or rows.empty:
         return ["No published fit reports the quantities this fit has."]
     found = {q: c for q in HEADLINE if (c := _quantity_line(q, rows))}
-    if "a" in found and "b" in found and found["b"][1:] == found["a"][1:]:  # b = 1 − a: one clause for both
-        found["a"] = "a (and b = 1 − a)" + found.pop("b")[1:]
+    if "a" in found and "b" in found:  # b = 1 − a: one clause for both when they say the same
+        same = found["b"][1:] == found["a"][1:] or all(found[k].startswith(f"{k} is uninformative") for k in "ab")
+        if same:
+            found.pop("b")
+            found["a"] = "a (and b = 1 − a)" + found["a"][1:]
     clauses = list(found.values())
     if not clauses:
         return ["This fit has none of α, β, a, b to compare."]

@@ -230,3 +230,13 @@ def test_interval_magnitudes_in_the_report_match_the_known_spread():
     row = re.search(r"<td>alpha</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>", page)
     lo, hi = float(row.group(2)), float(row.group(3))
     assert hi - lo == pytest.approx(2 * 1.96 * 0.01, rel=0.06) and lo < 0.35 < hi
+
+
+def test_sweep_context_from_the_records_when_given_a_sweep_name():
+    from harness.report.pipeline import sweep_context
+    from tests.conftest import REPO
+
+    by_name = sweep_context("quickstart", REPO / "results" / "reference")
+    assert by_name == {"dataset": "synthetic", "tokenizer": "byte", "loss_unit": "nats_per_token"}
+    assert sweep_context(str(REPO / "sweeps" / "quickstart.yaml")) == by_name
+    assert sweep_context("quickstart") == {} and sweep_context("x.json", REPO) == {}

@@ -36,17 +36,30 @@ def read_fit_json(path: Path) -> FitResult:
     return read_fit_file(path)[0]
 
 
-def sweep_context(source: str) -> dict:
-    """Data set, tokenizer and loss unit of a sweep file (empty when the source is not a sweep YAML)."""
-    if not source.endswith((".yaml", ".yml")):
-        return {}
-    from harness.config import load_sweep
+def sweep_context(source: str, results: Optional[Path] = None) -> dict:
+    """Data set, tokenizer and loss unit of a sweep: from its YAML file, else from the data block of a run's
+    recorded spec.json under ``results`` (empty when neither is there)."""
+    if source.endswith((".yaml", ".yml")):
+        from harness.config import load_sweep
 
-    data = load_sweep(source).data
-    dataset = data.source + (f":{data.path}" if data.path else "")
-    tokenizer = {"bpe": f"bpe ({data.bpe_vocab_size})", "pretrained": f"pretrained {data.tokenizer_name}"}.get(
-        data.tokenizer, data.tokenizer)
-    return {"dataset": dataset, "tokenizer": tokenizer, "loss_unit": "nats_per_token"}
+        return _data_context(load_sweep(source).data.model_dump())
+    if results is None or source.endswith((".csv", ".json")):
+        return {}
+    from harness.store import SPEC_FILE, read_json, resolve_sweep_source
+
+    for spec_path in sorted(resolve_sweep_source(source, Path(results)).glob(f"*/{SPEC_FILE}"))[:1]:
+        data = (read_json(spec_path) or {}).get("data")
+        if isinstance(data, dict) and data.get("source"):
+            return _data_context(data)
+    return {}
+
+
+def _data_context(data: dict) -> dict:
+    dataset = str(data["source"]) + (f":{data['path']}" if data.get("path") else "")
+    kind = data.get("tokenizer")
+    tokenizer = {"bpe": f"bpe ({data.get('bpe_vocab_size')})",
+                 "pretrained": f"pretrained {data.get('tokenizer_name')}"}.get(kind, kind) or "unknown"
+    return {"dataset": dataset, "tokenizer": str(tokenizer), "loss_unit": "nats_per_token"}
 
 
 def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 1000) -> FitResult:
@@ -92,7 +105,7 @@ def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None,
         fit, raw = read_fit_file(Path(source))
         return None, fit, context_from(raw), ""
     table = checked_table(load_table(source, results))
-    overrides = sweep_context(source)
+    overrides = sweep_context(source, results)
     if fit_path:
         fit, raw = read_fit_file(fit_path)
         return table, fit, context_from(raw, table, **overrides), ""

@@ -148,12 +148,40 @@ def _register_rooms() -> None:
         room.register(app)
 
 
+def _click_errors() -> tuple[type, type]:
+    """(ClickException, Abort) of the click that typer runs on: typer >= 0.26 bundles its own copy
+    (``typer._click``), older typer uses the ``click`` package; ``typer.BadParameter`` lives in either."""
+    module = sys.modules[typer.BadParameter.__module__]
+    return module.ClickException, typer.Abort
+
+
+def _usage_line(exc) -> str:
+    """A click usage error as one line naming the command and the option or argument at fault."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return f"error: {message}"
+    return f"error: {ctx.command_path}: {message} (see '{ctx.command_path} --help')"
+
+
+def _show_click_error(exc) -> int:
+    """Print a click exception (help for a bare command group, else one line); its exit code."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `harness` / `harness launch`: help on stdout, exit 0
+        text = exc.ctx.get_help()  # rich-formatted help is printed by get_help itself and returns ''
+        if text:
+            typer.echo(text)
+        return 0
+    typer.echo(_usage_line(exc), err=True)
+    return 2
+
+
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script: user mistakes are one line on stderr with exit 2."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _register_rooms()
+    click_exception, abort = _click_errors()
     try:
-        code = app(args=argv, standalone_mode=False)  # click returns an Exit's code instead of raising it
+        code = app(args=argv, prog_name="harness", standalone_mode=False)  # returns an Exit's code, raises the rest
         if isinstance(code, int) and code:
             sys.exit(code)
     except ConfigError as exc:
@@ -161,10 +189,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except __import__("click").exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(2)
-    except __import__("click").exceptions.Abort:
+    except click_exception as exc:
+        sys.exit(_show_click_error(exc))
+    except abort:
         sys.exit(130)
     except OSError as exc:
         typer.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)

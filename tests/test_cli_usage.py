@@ -36,6 +36,24 @@ USAGE_ERRORS = [
     (["launch", "ray", "SWEEP", "--bogus"], "--bogus"),
 ]
 
+OPTION_ERRORS = [  # well-formed but impossible values, refused while parsing (before anything is imported or written)
+    (["plan", "SWEEP", "--format", "xml"], "--format"),
+    (["run", "SWEEP", "--threads", "-1"], "--threads"),
+    (["run", "SWEEP", "--workers", "0"], "--workers"),
+    (["run", "SWEEP", "--lease", "3"], "--lease"),
+    (["run", "SWEEP", "--lease", "-1"], "--lease"),
+    (["status", "SWEEP", "--lease", "0"], "--lease"),
+    (["status", "SWEEP", "--lease", "nan"], "--lease"),
+    (["launch", "slurm", "SWEEP", "--cluster", "local", "--lease", "10"], "--lease"),
+    (["launch", "ray", "SWEEP", "--address", "local", "--lease", "-300"], "--lease"),
+    (["fit", "x.csv", "--seed", "-1"], "--seed"),
+    (["fit", "x.csv", "--bootstrap", "1000000000"], "--bootstrap"),
+    (["fit", "x.csv", "--bootstrap", "-5"], "--bootstrap"),
+    (["simulate", "--seed", "-1"], "--seed"),
+    (["simulate", "--noise", "-0.1"], "--noise"),
+    (["quickstart", "--workers", "many"], "--workers"),
+]
+
 
 def _main(args, capsys) -> tuple[int, str, str]:
     try:
@@ -47,10 +65,12 @@ def _main(args, capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("args,names", USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS])
-def test_usage_error_is_one_line_exit_2(args, names, sweep_file, tmp_path, capsys):
+@pytest.mark.parametrize("args,names", USAGE_ERRORS + OPTION_ERRORS,
+                         ids=[" ".join(a) for a, _ in USAGE_ERRORS + OPTION_ERRORS])
+def test_usage_error_is_one_line_exit_2(args, names, sweep_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default ./results, too, must stay unwritten
     results = tmp_path / "results"
-    args = [str(sweep_file()) if a == "SWEEP" else a for a in args] + ["--results", str(results)] * (args[0] == "run")
+    args = [str(sweep_file()) if a == "SWEEP" else a for a in args]
     code, out, err = _main(args, capsys)
     assert code == 2 and out == "", (code, out, err)
     assert err.startswith("error: ") and err.count("\n") == 1, err

@@ -9,13 +9,24 @@ from typing import Optional
 
 import typer
 
+from harness.cli.options import lease_option, no_wandb_option, results_option
 from harness.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Launch transformer LM sweeps over N and D, record test loss, fit and compare scaling laws.")
 
-RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory.")
-FORMAT_OPT = typer.Option("table", "--format", help="table, csv or json.")
+RESULTS_OPT = results_option()
+FORMATS = ("table", "csv", "json")
+
+
+def _check_format(fmt: str) -> str:
+    """``--format`` callback: table, csv or json."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown format '{fmt}' (table, csv or json)")
+    return fmt
+
+
+FORMAT_OPT = typer.Option("table", "--format", help="table, csv or json.", callback=_check_format)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -49,26 +60,31 @@ def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/).
     emit(plan_table(specs), fmt)
 
 
+def _check_workers(workers: str) -> str:
+    """``--workers`` callback: a positive integer or 'auto'."""
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
+        raise typer.BadParameter(f"expected a positive integer or 'auto', got '{workers}'")
+    return workers
+
+
 def _parse_workers(workers: str) -> tuple[int, int]:
+    """(worker processes, visible GPUs) for a checked ``--workers`` value."""
     import torch
 
     gpus = torch.cuda.device_count()
-    if workers == "auto":
-        return max(1, gpus), gpus
-    if not workers.isdigit() or int(workers) < 1:
-        fail(f"--workers: expected a positive integer or 'auto', got '{workers}'")
-    return int(workers), gpus
+    return (max(1, gpus) if workers == "auto" else int(workers)), gpus
 
 
 @app.command()
 def run(
     sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."),
     results: Path = RESULTS_OPT,
-    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU)."),
-    no_wandb: bool = typer.Option(False, "--no-wandb", help="Do not log to wandb."),
+    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU).",
+                                callback=_check_workers),
+    no_wandb: bool = no_wandb_option(),
     save_model: bool = typer.Option(False, "--save-model", help="save_pretrained() each finished model."),
-    threads: int = typer.Option(0, help="torch threads per worker (0: default)."),
-    lease: float = typer.Option(300.0, help="Seconds after which a silent worker's claim is taken over."),
+    threads: int = typer.Option(0, min=0, help="torch threads per worker (0: torch's default)."),
+    lease: float = lease_option(),
 ) -> None:
     """Train every pending run of a sweep (finished runs are skipped; killed runs resume)."""
     from harness.plan import load_and_expand
@@ -114,7 +130,7 @@ def results(sweep: str = typer.Argument(..., help="Sweep file or name."), result
 
 @app.command()
 def status(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."), results: Path = RESULTS_OPT,
-           lease: float = typer.Option(300.0, help="Claim lease in seconds.")) -> None:
+           lease: float = lease_option("Claim lease in seconds (as given to run/launch): an older silent claim is not running.")) -> None:
     """Show done / diverged / running / failed / pending runs."""
     from harness.config import load_sweep_or_name
     from harness.sweep import sweep_status
@@ -133,8 +149,9 @@ def _quickstart_file() -> Path:
 
 
 @app.command()
-def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = typer.Option(False, "--no-wandb"),
-               workers: str = typer.Option("1", help="Local worker processes.")) -> None:
+def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = no_wandb_option(),
+               workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU).",
+                                           callback=_check_workers)) -> None:
     """The main job: a quick offline sweep on the synthetic language, then fit, comparison and report."""
     from harness.quickstart import run_quickstart
 

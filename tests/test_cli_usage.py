@@ -96,3 +96,25 @@ def test_console_usage_error_and_help_exit_codes():
     assert done.stderr == "error: harness run: No such option: --bogus (see 'harness run --help')\n"
     done = _harness("fit", "--help")
     assert done.returncode == 0 and "--bootstrap" in done.stdout and done.stderr == ""
+
+
+def _commands(command, path=("harness",)):
+    """(path, click command) for every leaf subcommand of the harness CLI."""
+    children = getattr(command, "commands", None)
+    if not children:
+        yield " ".join(path), command
+    for name, child in sorted((children or {}).items()):
+        yield from _commands(child, (*path, name))
+
+
+def test_every_option_and_argument_has_help_text():
+    import typer
+
+    from harness.cli import _register_rooms, app
+
+    _register_rooms()
+    leaves = list(_commands(typer.main.get_command(app)))
+    assert len(leaves) == 12  # plan run results status quickstart fit simulate compare plot report, launch slurm/ray
+    missing = [f"{path} {param.name}" for path, command in leaves for param in command.params
+               if not (getattr(param, "help", None) or "").strip()]
+    assert missing == []

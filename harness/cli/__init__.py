@@ -1,6 +1,7 @@
 """The ``harness`` command: thin wrappers, each calling the library. User mistakes: one line, exit 2."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -130,7 +131,8 @@ def results(sweep: str = typer.Argument(..., help="Sweep file or name."), result
 
 @app.command()
 def status(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."), results: Path = RESULTS_OPT,
-           lease: float = lease_option("Claim lease in seconds (as given to run/launch): an older silent claim is not running.")) -> None:
+           lease: float = lease_option("Claim lease in seconds, as given to run/launch (a claim silent for longer "
+                                       "is not running).")) -> None:
     """Show done / diverged / running / failed / pending runs."""
     from harness.config import load_sweep_or_name
     from harness.sweep import sweep_status
@@ -158,7 +160,9 @@ def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = no_wandb_option(),
     run_quickstart(_quickstart_file(), results, use_wandb=not no_wandb, workers=_parse_workers(workers)[0])
 
 
+@functools.cache
 def _register_rooms() -> None:
+    """Add the subcommands that live in their own modules (fit, launch, report), once."""
     from harness.cli import fit, launch, report
 
     for room in (fit, launch, report):

@@ -35,7 +35,8 @@ def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path
 def _objective_text(result: dict) -> str:
     """'huber (delta=0.001, space=log, reduction=sum)'; delta only where the objective has one (huber)."""
     options = {k: v for k, v in result["objective_options"].items() if k != "delta" or result["objective"] == "huber"}
-    return f"{result['objective']} ({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in options.items())})"
+    text = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in options.items())
+    return f"{result['objective']} ({text})"
 
 
 def _format_table(result: dict) -> str:

@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
+from harness.cli.options import no_wandb_option, results_option
 from harness.errors import ConfigError
-from harness.report.pipeline import (fit_table, load_inputs, metrics_of, plan_of, write_sweep_report)
 
-RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory.")
+RESULTS_OPT = results_option()
 FIT_OPT = typer.Option(None, "--fit", help="Use this fit JSON (from `harness fit --json`) instead of fitting.")
 BUDGET_OPT = typer.Option(None, "--budget", help="Compute budget (FLOP) for tokens/param; repeatable.")
 
@@ -28,6 +28,7 @@ def compare_command(source: str = typer.Argument(..., help="Sweep (file or name)
     """Compare this sweep's α, β, a, b, E and tokens/param with every published fit that reports them."""
     from harness.compare import (compare_fit, context_from, entry_verdicts, format_comparison, frontier_table,
                                  records)
+    from harness.report.pipeline import load_inputs
 
     table, fit_dict = load_inputs(source, results, fit)
     budgets = _budgets(budget)
@@ -48,8 +49,8 @@ def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
     """Write the standard figures of a sweep (PNG and SVG)."""
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
-
     from harness.report.analysis import sweep_analysis
+    from harness.report.pipeline import fit_table, load_inputs, metrics_of
 
     table, fit_dict = load_inputs(sweep, results, fit)
     if table is None:
@@ -64,9 +65,10 @@ def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
 
 def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."), results: Path = RESULTS_OPT,
                    out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default results/<sweep>/report.html)."),
-                   fit: Optional[Path] = FIT_OPT, no_wandb: bool = typer.Option(False, "--no-wandb"),
+                   fit: Optional[Path] = FIT_OPT, no_wandb: bool = no_wandb_option(),
                    budget: Optional[list[float]] = BUDGET_OPT) -> None:
     """Write one self-contained HTML report: plan, provenance, runs, fit, comparison, figures, summary."""
+    from harness.report.pipeline import load_inputs, metrics_of, plan_of, write_sweep_report
     from harness.store import resolve_sweep_source
 
     directory = resolve_sweep_source(sweep, results)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from pathlib import Path
@@ -30,24 +29,18 @@ def _check_format(fmt: str) -> str:
 FORMAT_OPT = typer.Option("table", "--format", help="table, csv or json.", callback=_check_format)
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error to stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def emit(table, fmt: str) -> None:
-    """Print a DataFrame as an aligned table, CSV or JSON records."""
+    """Print a DataFrame as CSV, JSON records or (``table``, the default) an aligned table."""
+    import pandas as pd
+
     if fmt == "csv":
         typer.echo(table.to_csv(index=False), nl=False)
     elif fmt == "json":
         typer.echo(table.to_json(orient="records", indent=1))
-    elif fmt == "table":
-        with __import__("pandas").option_context("display.width", 250, "display.max_columns", 50,
-                                                 "display.max_rows", 10_000, "display.float_format", "{:.4g}".format):
-            typer.echo(table.to_string(index=False) if len(table) else "(no runs)")
     else:
-        fail(f"--format: unknown format '{fmt}' (table, csv or json)")
+        with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_rows", 10_000,
+                               "display.float_format", "{:.4g}".format):
+            typer.echo(table.to_string(index=False) if len(table) else "(no runs)")
 
 
 @app.command()

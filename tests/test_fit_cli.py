@@ -55,9 +55,19 @@ def test_fit_table_and_renamed_columns(app, csv, tmp_path):
 
 
 @pytest.mark.parametrize("mutate,message", [
-    (lambda t: t.assign(loss=np.where(t.index == 3, np.nan, t["loss"])), "NaN"),
+    (lambda t: t.assign(loss=np.where(t.index == 3, np.nan, t["loss"])),
+     "'loss' has NaN or infinite values (first: data row 4"),
     (lambda t: t.assign(loss=-t["loss"]), "non-positive"),
-    (lambda t: t.drop(columns=["loss"]), "loss"),
+    (lambda t: t.drop(columns=["loss"]), "no column 'loss'"),
+    (lambda t: t.drop(columns=["loss"]), "--col-loss"),
+    (lambda t: t.assign(loss=t["loss"].astype(object).where(t.index != 3, "abc")),
+     "column 'loss' has a value that is not a number (data row 4: 'abc')"),
+    (lambda t: t.assign(N=t["N"].astype(object).where(t.index != 0, "1.5B")),
+     "column 'N' has a value that is not a number (data row 1: '1.5B')"),
+    (lambda t: t.rename(columns={"N": "params"}), "no column 'N_total' or 'N' for the total N convention"),
+    (lambda t: t.rename(columns={"N": "params"}), "'params'"),
+    (lambda t: t.rename(columns={"N": "params"}), "--col-N NAME"),
+    (lambda t: t.drop(columns=["C"]), "--col-D NAME (or --col-C NAME)"),
     (lambda t: t.assign(N=1e8), "single value"),
     (lambda t: t.head(3), "fewer than"),
 ])
@@ -75,6 +85,14 @@ def test_fit_dataset_from_local_copy(app):
               "--bootstrap", "0", "--objective", "mse")
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["n_points"] == 234
+
+
+@pytest.mark.parametrize("objective,header", [("mse", "objective mse (space=log, reduction=sum)"),
+                                              ("huber", "objective huber (delta=0.001, space=log, reduction=sum)")])
+def test_fit_header_shows_delta_only_for_huber(app, csv, objective, header):
+    out = run(app, "fit", csv, "--bootstrap", "0", "--objective", objective)
+    assert out.exit_code == 0, out.output
+    assert header in out.output.splitlines()[0]
 
 
 def test_simulate_writes_csv(app, tmp_path):

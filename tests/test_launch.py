@@ -93,3 +93,15 @@ def test_bad_launch_options_are_one_line_exit_2_nothing_written(sweep_file, tmp_
 def test_slurm_without_sbatch_says_so(sweep_file, tmp_path):
     done = _cli(["slurm", str(sweep_file()), "--results", str(tmp_path / "r"), "--partition", "gpu"])
     assert done.returncode == 2 and "sbatch not found" in done.stderr and not (tmp_path / "r").exists()
+
+
+def test_ray_missing_is_one_line_before_anything_is_written(sweep_file, tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["launch", "ray", str(sweep_file()), "--results", str(results), "--address", "local"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "ray is not installed" in err
+    assert not results.exists()  # no launch record, no sweep directory

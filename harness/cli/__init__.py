@@ -1,7 +1,7 @@
 """The ``harness`` command: thin wrappers, each calling the library. User mistakes: one line, exit 2."""
 from __future__ import annotations
 
-import json
+import functools
 import os
 import sys
 from pathlib import Path
@@ -9,33 +9,38 @@ from typing import Optional
 
 import typer
 
+from harness.cli.options import lease_option, no_wandb_option, results_option
 from harness.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Launch transformer LM sweeps over N and D, record test loss, fit and compare scaling laws.")
 
-RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory.")
-FORMAT_OPT = typer.Option("table", "--format", help="table, csv or json.")
+RESULTS_OPT = results_option()
+FORMATS = ("table", "csv", "json")
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error to stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _check_format(fmt: str) -> str:
+    """``--format`` callback: table, csv or json."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown format '{fmt}' (table, csv or json)")
+    return fmt
+
+
+FORMAT_OPT = typer.Option("table", "--format", help="table, csv or json.", callback=_check_format)
 
 
 def emit(table, fmt: str) -> None:
-    """Print a DataFrame as an aligned table, CSV or JSON records."""
+    """Print a DataFrame as CSV, JSON records or (``table``, the default) an aligned table."""
+    import pandas as pd
+
     if fmt == "csv":
         typer.echo(table.to_csv(index=False), nl=False)
     elif fmt == "json":
         typer.echo(table.to_json(orient="records", indent=1))
-    elif fmt == "table":
-        with __import__("pandas").option_context("display.width", 250, "display.max_columns", 50,
-                                                 "display.max_rows", 10_000, "display.float_format", "{:.4g}".format):
-            typer.echo(table.to_string(index=False) if len(table) else "(no runs)")
     else:
-        fail(f"--format: unknown format '{fmt}' (table, csv or json)")
+        with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_rows", 10_000,
+                               "display.float_format", "{:.4g}".format):
+            typer.echo(table.to_string(index=False) if len(table) else "(no runs)")
 
 
 @app.command()
@@ -49,26 +54,31 @@ def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/).
     emit(plan_table(specs), fmt)
 
 
+def _check_workers(workers: str) -> str:
+    """``--workers`` callback: a positive integer or 'auto'."""
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
+        raise typer.BadParameter(f"expected a positive integer or 'auto', got '{workers}'")
+    return workers
+
+
 def _parse_workers(workers: str) -> tuple[int, int]:
+    """(worker processes, visible GPUs) for a checked ``--workers`` value."""
     import torch
 
     gpus = torch.cuda.device_count()
-    if workers == "auto":
-        return max(1, gpus), gpus
-    if not workers.isdigit() or int(workers) < 1:
-        fail(f"--workers: expected a positive integer or 'auto', got '{workers}'")
-    return int(workers), gpus
+    return (max(1, gpus) if workers == "auto" else int(workers)), gpus
 
 
 @app.command()
 def run(
     sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."),
     results: Path = RESULTS_OPT,
-    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU)."),
-    no_wandb: bool = typer.Option(False, "--no-wandb", help="Do not log to wandb."),
+    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU).",
+                                callback=_check_workers),
+    no_wandb: bool = no_wandb_option(),
     save_model: bool = typer.Option(False, "--save-model", help="save_pretrained() each finished model."),
-    threads: int = typer.Option(0, help="torch threads per worker (0: default)."),
-    lease: float = typer.Option(300.0, help="Seconds after which a silent worker's claim is taken over."),
+    threads: int = typer.Option(0, min=0, help="torch threads per worker (0: torch's default)."),
+    lease: float = lease_option(),
 ) -> None:
     """Train every pending run of a sweep (finished runs are skipped; killed runs resume)."""
     from harness.plan import load_and_expand
@@ -114,7 +124,8 @@ def results(sweep: str = typer.Argument(..., help="Sweep file or name."), result
 
 @app.command()
 def status(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."), results: Path = RESULTS_OPT,
-           lease: float = typer.Option(300.0, help="Claim lease in seconds.")) -> None:
+           lease: float = lease_option("Claim lease in seconds, as given to run/launch (a claim silent for longer "
+                                       "is not running).")) -> None:
     """Show done / diverged / running / failed / pending runs."""
     from harness.config import load_sweep_or_name
     from harness.sweep import sweep_status
@@ -133,27 +144,59 @@ def _quickstart_file() -> Path:
 
 
 @app.command()
-def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = typer.Option(False, "--no-wandb"),
-               workers: str = typer.Option("1", help="Local worker processes.")) -> None:
+def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = no_wandb_option(),
+               workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU).",
+                                           callback=_check_workers)) -> None:
     """The main job: a quick offline sweep on the synthetic language, then fit, comparison and report."""
     from harness.quickstart import run_quickstart
 
     run_quickstart(_quickstart_file(), results, use_wandb=not no_wandb, workers=_parse_workers(workers)[0])
 
 
+@functools.cache
 def _register_rooms() -> None:
+    """Add the subcommands that live in their own modules (fit, launch, report), once."""
     from harness.cli import fit, launch, report
 
     for room in (fit, launch, report):
         room.register(app)
 
 
+def _click_errors() -> tuple[type, type]:
+    """(ClickException, Abort) of the click that typer runs on. Recent typer (0.29 here) bundles its own copy as
+    ``typer._click``, older typer (0.12) uses the ``click`` package; ``typer.BadParameter`` derives from the right
+    ClickException in both (tests/test_cli_usage.py passes on both)."""
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    return click_exception, typer.Abort
+
+
+def _usage_line(exc) -> str:
+    """A click usage error as one line naming the command and the option or argument at fault."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return f"error: {message}"
+    return f"error: {ctx.command_path}: {message} (see '{ctx.command_path} --help')"
+
+
+def _show_click_error(exc) -> int:
+    """Print a click exception (help for a bare command group, else one line); its exit code."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `harness` / `harness launch`: help on stdout, exit 0
+        text = exc.ctx.get_help()  # rich-formatted help is printed by get_help itself and returns ''
+        if text:
+            typer.echo(text)
+        return 0
+    typer.echo(_usage_line(exc), err=True)
+    return 2
+
+
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script: user mistakes are one line on stderr with exit 2."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _register_rooms()
+    click_exception, abort = _click_errors()
     try:
-        code = app(args=argv, standalone_mode=False)  # click returns an Exit's code instead of raising it
+        code = app(args=argv, prog_name="harness", standalone_mode=False)  # returns an Exit's code, raises the rest
         if isinstance(code, int) and code:
             sys.exit(code)
     except ConfigError as exc:
@@ -161,10 +204,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except __import__("click").exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(2)
-    except __import__("click").exceptions.Abort:
+    except click_exception as exc:
+        sys.exit(_show_click_error(exc))
+    except abort:
         sys.exit(130)
     except OSError as exc:
         typer.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from harness.cli.options import MAX_BOOTSTRAP, results_option
 from harness.errors import ConfigError
 
 
@@ -31,8 +32,15 @@ def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path
     return rename_columns(load_table(source, results), columns, source), source
 
 
+def _objective_text(result: dict) -> str:
+    """'huber (delta=0.001, space=log, reduction=sum)'; delta only where the objective has one (huber)."""
+    options = {k: v for k, v in result["objective_options"].items() if k != "delta" or result["objective"] == "huber"}
+    text = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in options.items())
+    return f"{result['objective']} ({text})"
+
+
 def _format_table(result: dict) -> str:
-    lines = [f"law {result['law']}, objective {result['objective']} ({result['objective_options']}), "
+    lines = [f"law {result['law']}, objective {_objective_text(result)}, "
              f"{result['n_points']} points, N convention {result['n_convention']}, {result['c_convention']}",
              f"objective value {result['objective_value']:.10g}; {result['n_best_basin']} of {result['n_starts']} "
              f"starts reached the best basin; converged: {result['converged']}",
@@ -55,16 +63,17 @@ def register(app: typer.Typer) -> None:
     def fit(source: Optional[str] = typer.Argument(None, help="Sweep name/YAML or a CSV of runs (N, D or C, loss)."),
             law: str = typer.Option("chinchilla", help="Law to fit (chinchilla, kaplan, data_constrained, power_N …)."),
             objective: str = typer.Option("huber", help="huber, mse or lad."),
-            delta: float = typer.Option(1e-3, help="Huber delta."),
+            delta: float = typer.Option(1e-3, help="Huber delta, > 0 (huber objective only)."),
             space: str = typer.Option("log", help="Residuals on log loss (log) or loss (linear)."),
             reduction: str = typer.Option("sum", help="sum (default) or mean over points."),
-            bootstrap: int = typer.Option(1000, help="Bootstrap resamples over runs (0: none)."),
-            seed: int = typer.Option(0, help="Bootstrap seed."),
+            bootstrap: int = typer.Option(1000, min=0, max=MAX_BOOTSTRAP,
+                                          help=f"Bootstrap resamples over runs (0: none; at most {MAX_BOOTSTRAP})."),
+            seed: int = typer.Option(0, min=0, help="Bootstrap seed (a non-negative integer)."),
             n_convention: str = typer.Option("total", help="total, non_embedding or with_head parameter counts."),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
             dataset: Optional[str] = typer.Option(None, help="A public data set (chinchilla-epoch, openathena, kyo …)."),
             data_dir: Optional[Path] = typer.Option(None, help="Read --dataset from this folder instead of fetching."),
-            results: Path = typer.Option(Path("results"), "--results", help="Results root directory."),
+            results: Path = results_option(),
             col_n: Optional[str] = typer.Option(None, "--col-N", help="CSV column holding N."),
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
@@ -73,8 +82,6 @@ def register(app: typer.Typer) -> None:
         from harness.fit.fitting import fit_law
 
         try:
-            if bootstrap < 0:
-                raise ConfigError(f"--bootstrap: expected a non-negative integer, got {bootstrap}")
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns)
             try:
@@ -93,8 +100,8 @@ def register(app: typer.Typer) -> None:
                      n: str = typer.Option("1e7,3e7,1e8,3e8,1e9", "--N", help="Model sizes, comma-separated."),
                      tokens_per_param: str = typer.Option("5,10,20,40,80", help="D/N ratios, comma-separated."),
                      budgets: Optional[str] = typer.Option(None, help="Compute budgets (IsoFLOP design) instead."),
-                     noise: float = typer.Option(0.01, help="Standard deviation of log loss."),
-                     seed: int = typer.Option(0, help="Random seed."),
+                     noise: float = typer.Option(0.01, min=0, help="Standard deviation of log loss."),
+                     seed: int = typer.Option(0, min=0, help="Random seed (a non-negative integer)."),
                      out: Optional[Path] = typer.Option(None, help="Write the CSV here (default: stdout).")) -> None:
         """Draw a synthetic sweep (N, D, C, loss) from a law, to plan sweeps and check recovery."""
         from harness.fit.simulate import simulate, sweep_grid

@@ -6,7 +6,9 @@ from typing import Optional
 
 import typer
 
-RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory (shared filesystem).")
+from harness.cli.options import lease_option, no_wandb_option, results_option
+
+RESULTS_OPT = results_option("Results root directory (on a filesystem every node shares).")
 SWEEP_ARG = typer.Argument(..., help="Sweep file (or name in sweeps/).")
 
 
@@ -38,8 +40,8 @@ def slurm(
     cluster: str = typer.Option("slurm", help="slurm, auto, or local (submitit's local executor on this machine)."),
     sbatch: list[str] = typer.Option([], "--sbatch", help="Extra sbatch option KEY=VALUE (repeatable)."),
     wait: bool = typer.Option(False, "--wait", help="Wait for every job and print the outcome."),
-    no_wandb: bool = typer.Option(False, "--no-wandb", help="Do not log to wandb."),
-    lease: float = typer.Option(300.0, help="Seconds after which a silent worker's claim is taken over."),
+    no_wandb: bool = no_wandb_option(),
+    lease: float = lease_option(),
 ) -> None:
     """Submit one SLURM array task per pending run (submitit); pre-empted jobs requeue and resume."""
     from harness.config import load_sweep_or_name
@@ -62,8 +64,8 @@ def ray(
     cpus_per_run: float = typer.Option(1.0, help="Ray CPUs per run."),
     gpus_per_run: float = typer.Option(0.0, help="Ray GPUs per run (a fraction packs runs onto one GPU)."),
     local_cpus: Optional[int] = typer.Option(None, help="--address local: CPUs of the private cluster."),
-    no_wandb: bool = typer.Option(False, "--no-wandb", help="Do not log to wandb."),
-    lease: float = typer.Option(300.0, help="Seconds after which a silent worker's claim is taken over."),
+    no_wandb: bool = no_wandb_option(),
+    lease: float = lease_option(),
 ) -> None:
     """Run every pending run as a Ray task with its CPU/GPU resources, and wait for them."""
     from harness.config import load_sweep_or_name

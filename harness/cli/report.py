@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
+from harness.cli.options import results_option
 from harness.errors import ConfigError
-from harness.report.pipeline import load_inputs, metrics_of, plan_of, write_sweep_report
 
-RESULTS_OPT = typer.Option(Path("results"), "--results", help="Results root directory.")
+RESULTS_OPT = results_option()
 FIT_OPT = typer.Option(None, "--fit", help="Use this fit JSON (from `harness fit --json`) instead of fitting.")
 BUDGET_OPT = typer.Option(None, "--budget", help="Compute budget (FLOP) for tokens/param; repeatable.")
 
@@ -29,6 +29,7 @@ def compare_command(source: str = typer.Argument(..., help="Sweep (file or name)
     in one or two lines first, then the table."""
     from harness.compare import compare_fit, entry_verdicts
     from harness.report.comparison import format_comparison, frontier_table, headline, records
+    from harness.report.pipeline import load_inputs
 
     table, fit_result, ctx, _ = load_inputs(source, results, fit)
     budgets = _budgets(budget)
@@ -50,7 +51,7 @@ def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
     from harness.compare import compare_fit
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
-    from harness.report.pipeline import _analysis
+    from harness.report.pipeline import _analysis, load_inputs, metrics_of
 
     table, fit_result, ctx, _ = load_inputs(sweep, results, fit)
     if table is None:
@@ -75,6 +76,7 @@ def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
                                                   help="The default now; accepted for old scripts.")) -> None:
     """Write one self-contained HTML report: the answer and forest plot, summary, provenance, runs, fit, frontier,
     figures, and the full comparison in an appendix. A sweep that cannot be fitted still gets a report saying why."""
+    from harness.report.pipeline import load_inputs, metrics_of, plan_of, write_sweep_report
     from harness.store import resolve_sweep_source
 
     directory = resolve_sweep_source(sweep, results)

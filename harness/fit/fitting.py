@@ -7,7 +7,6 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from harness.fit.derived import DEFAULT_BUDGETS, derived_for
 from harness.fit.estimate import OBJECTIVES, Objective, Problem, basin_count, multistart
@@ -170,6 +169,8 @@ def scipy_reference(problem: Problem, starts: np.ndarray, weights: np.ndarray, m
     """The plain approach: ``scipy.optimize.minimize`` from each start in turn (default tolerances unless
     ``options``; finite-difference gradients unless ``exact_gradient``). ``weights``: [n] or one row per start.
     Returns (theta [S, q], objective [S], success [S])."""
+    from scipy.optimize import minimize  # here, not at the top: `harness fit` (newton) stays free of scipy's import
+
     rows = np.broadcast_to(weights, (len(starts), len(problem.y)))
     bounds = list(zip(problem.lower, problem.upper)) if method == "L-BFGS-B" else None
     results = []

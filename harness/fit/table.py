@@ -32,7 +32,13 @@ def rename_columns(table: pd.DataFrame, columns: Optional[dict], where: str = "t
     return table.rename(columns={theirs: ours for ours, theirs in columns.items()})
 
 
-def _n_column(table: pd.DataFrame, convention: str) -> str:
+def _missing(where: str, wanted: str, table: pd.DataFrame, option: str) -> ConfigError:
+    """The error for an absent column: what was wanted, what there is, and the ``harness fit`` option that maps it."""
+    there = ", ".join(f"'{c}'" for c in list(table.columns)[:12]) + (", …" if len(table.columns) > 12 else "")
+    return ConfigError(f"{where}: no column {wanted} (columns: {there or 'none'}); map yours with {option}")
+
+
+def _n_column(table: pd.DataFrame, convention: str, where: str = "table") -> str:
     if convention not in N_COLUMNS:
         raise ConfigError(f"n_convention: unknown '{convention}' (total, non_embedding or with_head)")
     name = N_COLUMNS[convention]
@@ -40,7 +46,29 @@ def _n_column(table: pd.DataFrame, convention: str) -> str:
         return name
     if convention == "total" and "N" in table:
         return "N"
-    raise ConfigError(f"table: no column '{name}' for the {convention} N convention")
+    wanted = f"'{name}' or 'N'" if convention == "total" else f"'{name}'"
+    raise _missing(where, f"{wanted} for the {convention} N convention", table, "--col-N NAME")
+
+
+def _row(table: pd.DataFrame, position: int) -> str:
+    """'data row 4' (1-based, as in a CSV below its header), with the run id where the table has one."""
+    label = table.index[position]
+    row = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"row {label}"
+    return f"{row}, run {table['run_id'].iloc[position]}" if "run_id" in table else row
+
+
+def _numeric(table: pd.DataFrame, columns: list[str], where: str) -> pd.DataFrame:
+    """``table`` with ``columns`` as floats; a cell that is not a number is an error naming column, row and value."""
+    out = table.copy()
+    for col in columns:
+        values = pd.to_numeric(table[col], errors="coerce")
+        text = values.isna().to_numpy() & table[col].notna().to_numpy()
+        if text.any():
+            i = int(np.flatnonzero(text)[0])
+            raise ConfigError(f"{where}: column '{col}' has a value that is not a number ({_row(table, i)}: "
+                              f"{table[col].iloc[i]!r})")
+        out[col] = values.astype(float)
+    return out
 
 
 def _with_tokens(table: pd.DataFrame, n_col: str, where: str) -> pd.DataFrame:
@@ -51,11 +79,14 @@ def _with_tokens(table: pd.DataFrame, n_col: str, where: str) -> pd.DataFrame:
     return out
 
 
-def _check(values: np.ndarray, name: str, where: str) -> None:
-    if not np.all(np.isfinite(values)):
-        raise ConfigError(f"{where}: column '{name}' has NaN or infinite values")
-    if np.any(values <= 0):
-        raise ConfigError(f"{where}: column '{name}' has non-positive values")
+def _check(table: pd.DataFrame, name: str, where: str) -> np.ndarray:
+    """Column ``name`` as floats, all finite and positive, or an error naming the first bad row."""
+    values = table[name].to_numpy(float)
+    for bad, what in ((~np.isfinite(values), "NaN or infinite values"), (values <= 0, "non-positive values")):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ConfigError(f"{where}: column '{name}' has {what} (first: {_row(table, i)}: {values[i]:g})")
+    return values
 
 
 def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: str = "table",
@@ -67,22 +98,22 @@ def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: s
     if "status" in table:
         table = table[table["status"] == "done"]
     needs_n = "N" in law.variables or "D" in law.variables
-    n_col = _n_column(table, n_convention) if needs_n or "N" in table else None
-    table = _with_tokens(table, n_col, where) if n_col else table
+    n_col = _n_column(table, n_convention, where) if needs_n or "N" in table else None
     if "loss" not in table:
-        raise ConfigError(f"{where}: no column 'loss'")
+        raise _missing(where, "'loss'", table, "--col-loss NAME")
+    table = _numeric(table, [c for c in (n_col, "D", "C", "loss") if c in table], where)
+    table = _with_tokens(table, n_col, where) if n_col else table
     x = {}
     for var in law.variables:
         col = n_col if var == "N" else var
         if var == "C" and "C" not in table and n_col and "D" in table:
-            x["C"] = C_FACTOR * table[n_col].to_numpy(float) * table["D"].to_numpy(float)
+            x["C"] = C_FACTOR * _check(table, n_col, where) * _check(table, "D", where)
             continue
         if col not in table:
-            raise ConfigError(f"{where}: no column '{col}' (needed by the {law.name} law)")
-        x[var] = table[col].to_numpy(float)
-        _check(x[var], col, where)
-    y = table["loss"].to_numpy(float)
-    _check(y, "loss", where)
+            option = "--col-D NAME (or --col-C NAME)" if var == "D" else f"--col-{var} NAME"
+            raise _missing(where, f"'{col}' (needed by the {law.name} law)", table, option)
+        x[var] = _check(table, col, where)
+    y = _check(table, "loss", where)
     w = _weights(table, weights, where)
     _check_identifiable(x, y, law, where)
     return x, y, w, table

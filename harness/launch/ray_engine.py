@@ -67,6 +67,7 @@ def run_on_ray(sweep: SweepConfig, results_root: Path, options: RayOptions = Ray
                only: Optional[list[str]] = None) -> dict[str, int]:
     """Run every pending run (or those in ``only``) as Ray tasks and wait; counts by outcome."""
     validate(options)
+    ray = _ray()  # before anything is written: no launch record for a launch that cannot start
     root, pending = prepare(sweep, results_root)
     if only is not None:
         pending = [s for s in pending if s.run_id in set(only)]
@@ -75,7 +76,6 @@ def run_on_ray(sweep: SweepConfig, results_root: Path, options: RayOptions = Ray
                                      "runs": [s.run_id for s in pending]})
     if not pending:
         return summarize([])
-    ray = _ray()
     started = connect(options)
     try:
         task = ray.remote(num_cpus=options.cpus_per_run, num_gpus=options.gpus_per_run,

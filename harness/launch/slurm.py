@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import submitit
+from submitit.helpers import Checkpointable
+
 from harness.errors import ConfigError
 
 from harness.config import SweepConfig
@@ -37,36 +40,16 @@ class SlurmOptions:
     extra: dict = field(default_factory=dict)  # more sbatch options, e.g. {"account": "abc"}
 
 
-def _submitit():
-    try:
-        import submitit
-    except ImportError:
-        raise ConfigError("submitit is not installed: pip install 'scaling-harness[cluster]'") from None
-    return submitit
-
-
-def _checkpointable_base():
-    try:
-        from submitit.helpers import Checkpointable
-    except ImportError:
-        return object
-    return Checkpointable
-
-
-class RunTask(_checkpointable_base()):
+class RunTask(Checkpointable):
     """A submitit callable that trains one run; ``checkpoint()`` requeues it with the same arguments."""
 
     def __call__(self, spec: dict, root: str, lease_s: float, use_wandb: bool, threads: int) -> dict:
         """Train one run under a claim owned by this array task (stable across requeues)."""
-        import submitit
-
         owner = f"submitit:{submitit.JobEnvironment().job_id}:{spec['run_id']}"
         return run_spec_task(spec, root, owner, lease_s, use_wandb, threads)
 
     def checkpoint(self, *args, **kwargs):
         """Requeue with the same arguments: train() resumes from the run's last atomic checkpoint."""
-        import submitit
-
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
@@ -103,7 +86,6 @@ def _parameters(options: SlurmOptions) -> dict:
 
 def make_executor(folder: Path, options: SlurmOptions):
     """A submitit AutoExecutor writing its scripts and logs under ``folder``."""
-    submitit = _submitit()
     cluster = None if options.cluster == "auto" else options.cluster
     executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster,
                                      slurm_max_num_timeout=options.max_requeues)

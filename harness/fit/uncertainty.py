@@ -11,18 +11,51 @@ CORRELATION_WARN = 0.99
 SINGULAR_RCOND = 1e-10   # Hessian eigenvalue ratio below which the optimum is treated as not identified
 
 
-def bootstrap_thetas(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, n_resamples: int = 1000,
-                     seed: int = 0, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Non-parametric bootstrap over rows: (theta draws [R, q], converged [R]).
+BOOTSTRAP_METHODS = ("residual", "pairs")
 
-    Each resample is a multinomial count vector over the runs, used as weights; all resamples are fitted together as
-    one batch, each started from the full-data estimate (as Epoch's replication starts each from one point)."""
-    rng = np.random.default_rng(seed)
+
+def _resample_rows(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, n_resamples: int, method: str,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Per resample, what the batched optimiser takes as its weights argument (``problem.split_rows``).
+
+    pairs: multinomial counts over the runs used as weights, [R, n] (Epoch's replication). residual: the design and
+    weights kept, the target moved to the fitted value plus residuals drawn with replacement from the fit's
+    residuals (centred; scaled by sqrt(w) and by sqrt(n / (n - q)) for the degrees of freedom the fit used),
+    [R, 2, n]."""
     n = len(problem.y)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
-    starts = np.tile(theta_hat, (n_resamples, 1))
-    sol = multistart(problem, starts, counts * weights[None, :], workers=workers)
-    return sol.theta, sol.converged
+    if method == "pairs":
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
+        return counts * weights[None, :]
+    if method != "residual":
+        raise ValueError(f"bootstrap method: unknown '{method}' ({', '.join(BOOTSTRAP_METHODS)})")
+    fitted = problem.log_pred(theta_hat[None, :])[0]
+    fitted = fitted if problem.objective.space == "log" else np.exp(fitted)
+    resid = problem.target - fitted
+    root = np.sqrt(weights / weights.mean())
+    standard = resid * root
+    standard = (standard - standard.mean()) * np.sqrt(n / max(n - problem.n_free, 1))
+    drawn = standard[rng.integers(0, n, size=(n_resamples, n))] / np.where(root > 0, root, np.inf)
+    return np.stack([np.broadcast_to(weights, (n_resamples, n)), drawn - resid[None, :]], axis=1)
+
+
+def bootstrap_thetas(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, n_resamples: int = 1000,
+                     seed: int = 0, workers: int = 2, method: str = "pairs",
+                     basins: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap refits of the free theta: (draws [R, q], converged [R]).
+
+    ``method``: pairs (resample runs, Epoch's replication) or residual (resample the fit's residuals onto the fixed
+    design, see ``_resample_rows``). All resamples are fitted together as one batch, each started from every row of
+    ``basins`` (distinct local optima of the full fit; default: ``theta_hat`` alone); a resample's draw is its best
+    converged refit, and it counts as converged when any start converged. Callers drop the non-converged."""
+    rng = np.random.default_rng(seed)
+    starts = np.atleast_2d(theta_hat if basins is None else basins)
+    m = len(starts)
+    rows = _resample_rows(problem, theta_hat, weights, n_resamples, method, rng)
+    sol = multistart(problem, np.tile(starts, (n_resamples, 1)), np.repeat(rows, m, axis=0), workers=workers)
+    values = np.where(sol.converged & np.isfinite(sol.value), sol.value, np.inf).reshape(n_resamples, m)
+    pick = np.argmin(values, axis=1)
+    index = np.arange(n_resamples) * m + pick
+    return sol.theta[index], np.isfinite(values[np.arange(n_resamples), pick])
 
 
 def percentile_ci(samples: dict, level: float = 0.95) -> dict:
@@ -84,8 +117,10 @@ def hessian_se(problem: Problem, theta: np.ndarray, weights: np.ndarray,
 
 
 def identification_warnings(problem: Problem, theta: np.ndarray, cov: Optional[np.ndarray], n_best_basin: int,
-                            converged: bool, names: Optional[list] = None) -> list[str]:
-    """Plain-language warnings when the data cannot pin the parameters down (``names``: the free parameters)."""
+                            converged: bool, names: Optional[list] = None,
+                            identified: Optional[dict] = None) -> list[str]:
+    """Plain-language warnings when the data cannot pin the parameters down (``names``: the free parameters;
+    ``identified``: the profile-likelihood verdict per name, when computed)."""
     out = []
     names = names or [n for n, free in zip(problem.law.theta_names, problem.free) if free]
     for var in ("N", "D", "C"):
@@ -102,11 +137,18 @@ def identification_warnings(problem: Problem, theta: np.ndarray, cov: Optional[n
         out.append("the optimiser did not converge from the best start")
     if n_best_basin <= 1:
         out.append("only one start reached the best objective: the optimum may not be global")
-    out += _correlation_warnings(names, cov)
+    loose = [n for n, ok in (identified or {}).items() if not ok]
+    if loose:
+        out.append(f"not identified by this sweep: {', '.join(loose)} (no two-sided interval; see the profile "
+                   f"bounds)")
+    out += _correlation_warnings(names, cov, identified)
     return out
 
 
-def _correlation_warnings(names: list, cov: Optional[np.ndarray]) -> list[str]:
+def _correlation_warnings(names: list, cov: Optional[np.ndarray], identified: Optional[dict] = None) -> list[str]:
+    """A warning per pair correlated beyond ``CORRELATION_WARN`` where it matters: when profiles were computed, only
+    pairs with a parameter they leave unidentified (a high correlation alone, as between A and alpha on Epoch's
+    240 points, still leaves both bounded)."""
     if cov is None:
         return ["the Hessian is singular at the optimum: some direction is not identified"]
     sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
@@ -114,7 +156,8 @@ def _correlation_warnings(names: list, cov: Optional[np.ndarray]) -> list[str]:
     out = []
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
-            if abs(corr[i, j]) > CORRELATION_WARN:
+            matters = identified is None or not (identified.get(names[i], True) and identified.get(names[j], True))
+            if matters and abs(corr[i, j]) > CORRELATION_WARN:
                 out.append(f"flat direction: {names[i]} and {names[j]} are nearly confounded "
                            f"(correlation {corr[i, j]:+.3f})")
     return out

@@ -15,7 +15,11 @@ import numpy as np
 from harness.fit.parallel import map_pieces
 from harness.fit.problem import OBJECTIVES, Objective, Problem
 
-__all__ = ["OBJECTIVES", "Objective", "Problem", "Solution", "newton", "basin_count", "distinct_optima", "multistart"]
+__all__ = ["OBJECTIVES", "Objective", "Problem", "Solution", "newton", "basin_count", "distinct_optima", "multistart",
+           "screened_multistart"]
+
+SCREEN_ROWS = 2_000   # above this many points, starts are screened on a subsample of this size
+SCREEN_KEEP = 16      # distinct subsample optima refined on the full data
 
 
 @dataclass(frozen=True)
@@ -160,3 +164,23 @@ def multistart(problem: Problem, starts: np.ndarray, weights: Optional[np.ndarra
     stacked = _stack(map_pieces(partial(newton, **options), pieces))
     order = np.argsort(np.concatenate(rows), kind="stable")
     return Solution(*(getattr(stacked, f)[order] for f in ("theta", "value", "iterations", "converged")))
+
+
+def _subsample(problem: Problem, rows: np.ndarray) -> Problem:
+    """The same law, objective and fixed entries on the given rows."""
+    return Problem(problem.law, {k: v[rows] for k, v in problem.x.items()}, problem.y[rows], problem.objective,
+                   problem.fixed)
+
+
+def screened_multistart(problem: Problem, starts: np.ndarray, weights: np.ndarray, workers: int = 2,
+                        rows: int = SCREEN_ROWS, keep: int = SCREEN_KEEP) -> Solution:
+    """``multistart`` for large tables: every start runs on a fixed random subsample of ``rows`` points (seed 0),
+    and only the ``keep`` best distinct optima found there are refined on all points. Work and memory grow with
+    starts x ``rows`` + ``keep`` x n instead of starts x n. Below ``rows`` points it is plain ``multistart``."""
+    n = len(problem.y)
+    w = np.asarray(weights, float)
+    if n <= rows or len(starts) <= keep or w.ndim != 1:
+        return multistart(problem, starts, w, workers=workers)
+    pick = np.sort(np.random.default_rng(0).choice(n, rows, replace=False))
+    screen = multistart(_subsample(problem, pick), starts, w[pick], workers=workers)
+    return multistart(problem, distinct_optima(screen, keep), w, workers=workers)

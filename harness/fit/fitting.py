@@ -10,7 +10,8 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from harness.fit.derived import DEFAULT_BUDGETS, derived_for
-from harness.fit.estimate import OBJECTIVES, Objective, Problem, Solution, basin_count, distinct_optima, multistart
+from harness.fit.estimate import (OBJECTIVES, Objective, Problem, Solution, basin_count, distinct_optima,
+                                  screened_multistart)
 from harness.fit.laws import Law, get_law
 from harness.fit.profile import profile_bounds
 from harness.fit.table import prepare
@@ -142,7 +143,9 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
     objective: huber (delta, default 1e-3), mse or lad, on log (default) or linear residuals, summed (default) or
     averaged; weights: per-row array or a column name; fixed: natural parameters held at given values; starts: None
     (the law's grid, for Chinchilla Epoch's 4500 points), a dict of natural values or an array of theta rows;
-    optimizer: "newton" (batched, default) or "scipy" (L-BFGS-B per start, ``scipy_options`` passed through);
+    optimizer: "newton" (batched, default; above 2000 points the starts are screened on a subsample and the best
+    16 distinct optima refined on all points, ``screened_multistart``) or "scipy" (L-BFGS-B per start,
+    ``scipy_options`` passed through);
     bootstrap: number of resamples for percentile CIs (seeded), restarted from every distinct optimum of the fit;
     bootstrap_method: "residual" (default: residuals resampled onto the fixed design, calibrated by coverage on
     simulated sweeps, scripts/bench_coverage.py) or "pairs" (runs resampled, Epoch's replication); profile: compute
@@ -156,7 +159,7 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
     if optimizer == "scipy":
         sol = _scipy_solution(problem, grid, w, scipy_options)
     elif optimizer == "newton":
-        sol = multistart(problem, grid, w, workers=workers)
+        sol = screened_multistart(problem, grid, w, workers=workers)
     else:
         raise ConfigError(f"optimizer: unknown '{optimizer}' (newton or scipy)")
     options = {"n_boot": bootstrap, "seed": seed, "method": bootstrap_method, "ci_level": ci_level,

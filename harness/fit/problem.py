@@ -177,6 +177,15 @@ class Problem:
             value = self._total(val, w)
         return value, grad / self._divisor(w, len(theta))[:, None]
 
+    def point_scores(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Each point's term of the gradient at one free ``theta`` [q], [n, q] (their sum over points is the
+        gradient; under mean reduction each is divided by the weight total), in O(n q) memory."""
+        w = np.asarray(w, float)
+        with np.errstate(all="ignore"):
+            _, grad_w, _, _ = self._point_weights(self.log_pred(theta[None, :]), w[None, :])
+            jac = self._fd_jacobian(theta[None, :])[0]                   # [q, n]
+        return (grad_w[0] * jac).T / self._divisor(w, 1)[0]
+
     def derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
         """(objective, gradient [B, q], Hessian [B, q, q], Gauss–Newton/IRLS majorant [B, q, q]) per batch row; the
         objective is None without ``value`` (an optimiser that valued the step already)."""

@@ -91,9 +91,7 @@ def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Op
     eigenvalues = np.linalg.eigvalsh(0.5 * (hess[0] + hess[0].T))
     if not np.all(np.isfinite(eigenvalues)) or eigenvalues[0] <= SINGULAR_RCOND * eigenvalues[-1]:
         return None
-    scores = problem.value_and_grad(np.tile(theta, (len(weights), 1)), np.diag(weights))[1]   # row i: point i alone
-    if problem.objective.reduction == "mean":          # each row was divided by its own weight, not the total
-        scores *= (weights / weights.sum())[:, None]
+    scores = problem.point_scores(theta, weights)      # row i: point i's term of the gradient
     inv = np.linalg.inv(hess[0])                       # positive definite, checked above
     return inv @ (scores.T @ scores) @ inv
 

@@ -4,6 +4,8 @@ The design of issue 9: E 2.0, A 400, B 1500, alpha .34, beta .28 on a 5 x 5 grid
 parameter), 1 % lognormal noise, fitted with the default objective (Huber, delta 1e-3, log residuals, summed).
 Methods, all from the same fits and draws:
   residual-pct  residual bootstrap (the default of fit_law), percentile interval
+  residual-bca  the same draws, BCa interval (acceleration from the leave-one-run-out jackknife)
+  pairs-bca     pairs draws, BCa
   residual-basic  the same draws, basic (reflected) interval 2 theta_hat - quantiles
   pairs-pct     pairs bootstrap (Epoch's replication), percentile interval
   sandwich-t    theta_hat +- t(n - q) x the sandwich SE scaled by sqrt(n / (n - q)) (delta method)
@@ -25,11 +27,11 @@ from harness.fit.estimate import Objective, Problem, distinct_optima, multistart
 from harness.fit.fitting import _natural
 from harness.fit.laws import get_law
 from harness.fit.simulate import simulate, sweep_grid
-from harness.fit.uncertainty import bootstrap_thetas, hessian_se
+from harness.fit.uncertainty import bca_ci, bootstrap_thetas, hessian_se, jackknife_thetas
 
 TRUE = {"E": 2.0, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.28}
 NAMES = ("E", "alpha", "beta")
-METHODS = ("residual-pct", "residual-basic", "pairs-pct", "sandwich-t", "boot-se-t")
+METHODS = ("residual-pct", "residual-bca", "residual-basic", "pairs-pct", "pairs-bca", "sandwich-t", "boot-se-t")
 
 
 def design() -> tuple[np.ndarray, np.ndarray]:
@@ -53,12 +55,14 @@ def one_sweep(seed: int, resamples: int, grid_starts: bool) -> dict:
     tq = t_dist.ppf(0.975, df)
     se, _ = hessian_se(problem, theta, w, law.param_names)
     out = {}
+    jack = _natural(problem, jackknife_thetas(problem, theta, w))
     for method in ("residual", "pairs"):
         draws, ok = bootstrap_thetas(problem, theta, w, resamples, seed, method=method, basins=basins)
         nat = _natural(problem, draws[ok])
         for k in NAMES:
             lo, hi = np.percentile(nat[k], [2.5, 97.5])
             out[(f"{method}-pct", k)] = (lo, hi)
+            out[(f"{method}-bca", k)] = tuple(bca_ci(nat[k], est[k], jack[k]))
             if method == "residual":
                 out[("residual-basic", k)] = (2 * est[k] - hi, 2 * est[k] - lo)
                 sd = float(np.std(nat[k], ddof=1))

@@ -18,7 +18,7 @@ from harness.fit.problem import OBJECTIVES, Objective, Problem
 __all__ = ["OBJECTIVES", "Objective", "Problem", "Solution", "newton", "basin_count", "distinct_optima", "multistart",
            "screened_multistart"]
 
-SCREEN_ROWS = 2_000   # above this many points, starts are screened on a subsample of this size
+SCREEN_ROWS = 500     # above this many points, starts are screened on a subsample of this size (2x Epoch's 240)
 SCREEN_KEEP = 16      # distinct subsample optima refined on the full data
 
 

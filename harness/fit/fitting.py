@@ -143,7 +143,7 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
     objective: huber (delta, default 1e-3), mse or lad, on log (default) or linear residuals, summed (default) or
     averaged; weights: per-row array or a column name; fixed: natural parameters held at given values; starts: None
     (the law's grid, for Chinchilla Epoch's 4500 points), a dict of natural values or an array of theta rows;
-    optimizer: "newton" (batched, default; above 2000 points the starts are screened on a subsample and the best
+    optimizer: "newton" (batched, default; above 500 points the starts are screened on a subsample and the best
     16 distinct optima refined on all points, ``screened_multistart``) or "scipy" (L-BFGS-B per start,
     ``scipy_options`` passed through);
     bootstrap: number of resamples for percentile CIs (seeded), restarted from every distinct optimum of the fit;

@@ -177,6 +177,10 @@ class Problem:
             value = self._total(val, w)
         return value, grad / self._divisor(w, len(theta))[:, None]
 
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d log L̂ / d theta for a batch of free thetas, [B, q, n] (central differences)."""
+        return self._fd_jacobian(theta)
+
     def point_scores(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Each point's term of the gradient at one free ``theta`` [q], [n, q] (their sum over points is the
         gradient; under mean reduction each is divided by the weight total), in O(n q) memory."""

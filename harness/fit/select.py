@@ -20,6 +20,7 @@ LABELS = {"power": "power law with floor", "pure_power": "pure power law", "exp_
           "logistic": "logistic in log x", "broken_power": "broken power law"}
 INDISTINCT_AIC = 2.0      # kept for readers of plain AIC; the verdict uses the Akaike weights below
 CONFIDENT_WEIGHT = 0.9    # best form's AICc weight needed to name it (measured: tests/test_fit_select.py, slow)
+MAX_ITER, ABANDON = 150, 3.0   # per-form multi-start: iteration cap; starts 3x worse than the best and crawling are dropped
 
 
 def _fit_form(form: str, x: np.ndarray, y: np.ndarray, variable: str) -> tuple[np.ndarray, float, object]:
@@ -27,7 +28,7 @@ def _fit_form(form: str, x: np.ndarray, y: np.ndarray, variable: str) -> tuple[n
     law = get_law(form, variable)
     data = {variable: x}
     problem = Problem(law, data, y, Objective("mse"))
-    sol = multistart(problem, law.grid(data, y), workers=1)
+    sol = multistart(problem, law.grid(data, y), workers=1, max_iter=MAX_ITER, abandon=ABANDON)
     best = int(np.argmin(sol.value))
     return sol.theta[best], float(sol.value[best]), law
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
+from scipy.stats import norm
 
 from harness.fit.estimate import Problem, multistart
 
@@ -20,8 +21,8 @@ def _resample_rows(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray,
 
     pairs: multinomial counts over the runs used as weights, [R, n] (Epoch's replication). residual: the design and
     weights kept, the target moved to the fitted value plus residuals drawn with replacement from the fit's
-    residuals (centred; scaled by sqrt(w) and by sqrt(n / (n - q)) for the degrees of freedom the fit used),
-    [R, 2, n]."""
+    modified residuals, scaled by sqrt(w) / sqrt(1 - h_i) with h the leverages of the linearised fit, then centred
+    (Davison & Hinkley 1997, section 6.2.3), [R, 2, n]."""
     n = len(problem.y)
     if method == "pairs":
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
@@ -32,10 +33,19 @@ def _resample_rows(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray,
     fitted = fitted if problem.objective.space == "log" else np.exp(fitted)
     resid = problem.target - fitted
     root = np.sqrt(weights / weights.mean())
-    standard = resid * root
-    standard = (standard - standard.mean()) * np.sqrt(n / max(n - problem.n_free, 1))
+    standard = resid * root / np.sqrt(1.0 - _leverage(problem, theta_hat, root))
+    standard -= standard.mean()
     drawn = standard[rng.integers(0, n, size=(n_resamples, n))] / np.where(root > 0, root, np.inf)
     return np.stack([np.broadcast_to(weights, (n_resamples, n)), drawn - resid[None, :]], axis=1)
+
+
+def _leverage(problem: Problem, theta: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """Diagonal of the hat matrix of the fit linearised at ``theta`` (rows scaled by sqrt weights), capped below 1."""
+    jac = problem.jacobian(theta[None, :])[0].T * root[:, None]     # [n, q]
+    if problem.objective.space == "linear":
+        jac = jac * np.exp(problem.log_pred(theta[None, :])[0])[:, None]
+    h = np.einsum("ij,ij->i", jac @ np.linalg.pinv(jac.T @ jac), jac)
+    return np.clip(h, 0.0, 0.99)
 
 
 def bootstrap_thetas(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, n_resamples: int = 1000,
@@ -67,6 +77,30 @@ def percentile_ci(samples: dict, level: float = 0.95) -> dict:
         draws = draws[np.isfinite(draws)]
         out[name] = [float(v) for v in np.percentile(draws, [tail, 100 - tail])] if len(draws) else [np.nan, np.nan]
     return out
+
+
+def jackknife_thetas(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, workers: int = 2) -> np.ndarray:
+    """Leave-one-run-out refits (weight 0 for one run each, all in one batch from ``theta_hat``): [n, q]."""
+    rows = np.tile(weights, (len(weights), 1))
+    np.fill_diagonal(rows, 0.0)
+    return multistart(problem, np.tile(theta_hat, (len(weights), 1)), rows, workers=workers).theta
+
+
+def bca_ci(draws: np.ndarray, estimate: float, jackknife: np.ndarray, level: float = 0.95) -> list:
+    """Bias-corrected and accelerated percentile interval (Efron 1987; Davison & Hinkley 1997, 5.3.2) of one
+    quantity: bias correction z0 from the share of draws below ``estimate``, acceleration from the jackknife
+    values' skewness."""
+    draws = np.asarray(draws, float)
+    draws = draws[np.isfinite(draws)]
+    if len(draws) < 2:
+        return [np.nan, np.nan]
+    share = (np.sum(draws < estimate) + 0.5 * np.sum(draws == estimate)) / len(draws)
+    z0 = norm.ppf(np.clip(share, 1.0 / len(draws), 1.0 - 1.0 / len(draws)))
+    d = np.mean(jackknife) - jackknife
+    accel = np.sum(d ** 3) / (6.0 * np.sum(d ** 2) ** 1.5) if np.sum(d ** 2) > 0 else 0.0
+    z = norm.ppf([0.5 - level / 2, 0.5 + level / 2])
+    tails = norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
+    return [float(v) for v in np.percentile(draws, 100.0 * np.clip(tails, 0.0, 1.0))]
 
 
 def _natural_jacobian(to_natural: Callable, theta: np.ndarray, names: tuple) -> np.ndarray:

@@ -61,15 +61,6 @@ def test_warns_at_bounds():
     assert any("bounds" in w or "flat direction" in w or "singular" in w for w in fit.warnings)
 
 
-@pytest.mark.slow
-def test_bootstrap_ci_coverage_about_95_percent():
-    """100 simulated sweeps: the 95 % percentile CIs cover the true alpha and beta in roughly 95 % of them."""
-    n, d = sweep_grid(np.geomspace(2e7, 2e9, 6), [5, 10, 20, 40, 80])
-    table = recovery("chinchilla", TRUE, 100, fit_kwargs={"starts": TRUE, "bootstrap": 400}, N=n, D=d, noise=0.01)
-    coverage = table[table["param"].isin(["alpha", "beta"])].groupby("param")["covered"].mean()
-    assert ((coverage >= 0.86) & (coverage <= 1.0)).all(), coverage.to_dict()
-
-
 GRID_TRUE = {"E": 2.0, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.28}
 
 
@@ -113,3 +104,17 @@ def test_bootstrap_se_and_interval_match_the_spread_over_simulated_sweeps():
         assert 0.6 * spread < fit.se[name] < 1.6 * spread, (name, fit.se[name], spread)
         width = fit.ci[name][1] - fit.ci[name][0]
         assert 0.6 * 3.92 * spread < width < 1.6 * 3.92 * spread, (name, width, spread)
+
+
+COVERAGE_FIT = {"starts": GRID_TRUE, "bootstrap": 200, "profile": False}   # default bootstrap and interval methods
+
+
+@pytest.mark.slow
+def test_default_intervals_cover_the_truth_93_to_97_percent():
+    """Issue 9's design (5 x 5 grid, 1 % lognormal noise), 200 simulated sweeps: the default 95 % intervals of E,
+    alpha and beta cover the truth in 93-97 % of them (Monte-Carlo SE 1.5 points); scripts/bench_coverage.py prints
+    the table for every method."""
+    n, d = sweep_grid(np.geomspace(2e7, 2e9, 5))
+    table = recovery("chinchilla", GRID_TRUE, 200, fit_kwargs=COVERAGE_FIT, seed=10_000, N=n, D=d, noise=0.01)
+    coverage = table[table["param"].isin(["E", "alpha", "beta"])].groupby("param")["covered"].mean()
+    assert ((coverage >= 0.93) & (coverage <= 0.97)).all(), coverage.to_dict()

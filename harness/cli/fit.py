@@ -44,8 +44,23 @@ def _format_table(result: dict) -> str:
             cells = [f"{v:12.5g}" if v is not None else f"{'':>12}" for v in (value, lo, hi)]
             se_text = f"{se:10.3g}" if se is not None else f"{'':>10}"
             lines.append(f"{name:>28} {cells[0]} {se_text} {cells[1]} {cells[2]}")
+    lines += [_profile_line(name, bounds) for name, bounds in (result.get("profile_bounds") or {}).items()]
+    boot = result.get("bootstrap") or {}
+    if boot.get("requested"):
+        lines.append(f"bootstrap ({boot.get('method')}): {boot['used']} of {boot['requested']} resamples used, "
+                     f"{boot['failed']} did not converge and were left out")
     lines += [f"warning: {w}" for w in result["warnings"]]
     return "\n".join(lines)
+
+
+def _profile_line(name: str, bounds: list) -> str:
+    """'E < 3.14, not identified below' from profile-likelihood bounds [low or None, high or None]."""
+    low, high = bounds
+    if low is None and high is None:
+        return f"{name}: not identified (flat profile on both sides): no interval"
+    if low is None:
+        return f"{name} < {high:.4g}, not identified below (profile likelihood)"
+    return f"{name} > {low:.4g}, not identified above (profile likelihood)"
 
 
 def register(app: typer.Typer) -> None:

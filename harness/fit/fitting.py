@@ -15,8 +15,10 @@ from harness.fit.estimate import (OBJECTIVES, Objective, Problem, Solution, basi
 from harness.fit.laws import Law, get_law
 from harness.fit.profile import profile_bounds
 from harness.fit.table import prepare
-from harness.fit.uncertainty import (BOOTSTRAP_METHODS, bootstrap_thetas, hessian_se, identification_warnings,
-                                     percentile_ci)
+from harness.fit.uncertainty import (BOOTSTRAP_METHODS, bca_ci, bootstrap_thetas, hessian_se,
+                                     identification_warnings, jackknife_thetas, percentile_ci)
+
+CI_METHODS = ("percentile", "bca")
 from harness.errors import ConfigError
 
 
@@ -137,7 +139,7 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
             n_convention: str = "total", weights=None, fixed: Optional[dict] = None, starts=None,
             optimizer: str = "newton", scipy_options: Optional[dict] = None, ci_level: float = 0.95,
             budgets=DEFAULT_BUDGETS, workers: int = 2, bootstrap_method: str = "residual",
-            profile: bool = True) -> FitResult:
+            ci_method: str = "percentile", profile: bool = True) -> FitResult:
     """Fit ``law`` to a runs table (columns N or N_total/N_nonembed, D or C, loss; rows with status != done dropped).
 
     objective: huber (delta, default 1e-3), mse or lad, on log (default) or linear residuals, summed (default) or
@@ -148,8 +150,11 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
     ``scipy_options`` passed through);
     bootstrap: number of resamples for percentile CIs (seeded), restarted from every distinct optimum of the fit;
     bootstrap_method: "residual" (default: residuals resampled onto the fixed design, calibrated by coverage on
-    simulated sweeps, scripts/bench_coverage.py) or "pairs" (runs resampled, Epoch's replication); profile: compute
+    simulated sweeps, scripts/bench_coverage.py) or "pairs" (runs resampled, Epoch's replication); ci_method:
+    "percentile" or "bca" (bias-corrected and accelerated, acceleration from a leave-one-run-out jackknife); profile: compute
     profile likelihoods to tell which parameters are identified; budgets: compute budgets for derived N_opt/D_opt."""
+    if ci_method not in CI_METHODS:
+        raise ConfigError(f"ci method: unknown '{ci_method}' ({', '.join(CI_METHODS)})")
     if bootstrap_method not in BOOTSTRAP_METHODS:
         raise ConfigError(f"bootstrap method: unknown '{bootstrap_method}' ({', '.join(BOOTSTRAP_METHODS)})")
     law_obj = get_law(law) if isinstance(law, str) else law
@@ -163,7 +168,7 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
     else:
         raise ConfigError(f"optimizer: unknown '{optimizer}' (newton or scipy)")
     options = {"n_boot": bootstrap, "seed": seed, "method": bootstrap_method, "ci_level": ci_level,
-               "budgets": budgets, "workers": workers, "profile": profile}
+               "budgets": budgets, "workers": workers, "profile": profile, "ci_method": ci_method}
     return _result(problem, sol, len(grid), w, table, n_convention, options)
 
 
@@ -237,7 +242,7 @@ def _result(problem, sol, n_starts, w, table, n_convention, options) -> FitResul
     if draws is not None and len(draws):
         nat = _natural(problem, draws)
         samples = {**nat, **{k: np.asarray(v) for k, v in derived_for(law.name, nat, options["budgets"]).items()}}
-        ci = percentile_ci(samples, options["ci_level"])
+        ci = _intervals(problem, theta, w, samples, {**params, **derived}, options)
         se, se_method = {k: float(np.std(nat[k], ddof=1)) if len(draws) > 1 else float("nan") for k in nat}, \
             "bootstrap"
     for name, ok in identified.items():
@@ -250,6 +255,15 @@ def _result(problem, sol, n_starts, w, table, n_convention, options) -> FitResul
                      converged, tuple(warnings), derived, n_convention, _c_convention(law, table), options["ci_level"],
                      {"delta": obj.delta, "space": obj.space, "reduction": obj.reduction}, ranges, samples,
                      identified, bounds, counts, se_method)
+
+
+def _intervals(problem, theta, w, samples: dict, estimates: dict, options) -> dict:
+    """{name: [low, high]} from the bootstrap draws: percentile, or BCa with a leave-one-run-out jackknife."""
+    if options["ci_method"] == "percentile":
+        return percentile_ci(samples, options["ci_level"])
+    nat = _natural(problem, jackknife_thetas(problem, theta, w, options["workers"]))
+    jack = {**nat, **{k: np.asarray(v) for k, v in derived_for(problem.law.name, nat, options["budgets"]).items()}}
+    return {k: bca_ci(samples[k], estimates[k], jack[k], options["ci_level"]) for k in samples}
 
 
 def _identification(problem, theta, basins, w, cov, draws, free_names, options) -> tuple[dict, dict]:

@@ -173,14 +173,16 @@ def _subsample(problem: Problem, rows: np.ndarray) -> Problem:
 
 
 def screened_multistart(problem: Problem, starts: np.ndarray, weights: np.ndarray, workers: int = 2,
-                        rows: int = SCREEN_ROWS, keep: int = SCREEN_KEEP) -> Solution:
+                        rows: int = SCREEN_ROWS, keep: int = SCREEN_KEEP) -> tuple[Solution, int]:
     """``multistart`` for large tables: every start runs on a fixed random subsample of ``rows`` points (seed 0),
     and only the ``keep`` best distinct optima found there are refined on all points. Work and memory grow with
-    starts x ``rows`` + ``keep`` x n instead of starts x n. Below ``rows`` points it is plain ``multistart``."""
+    starts x ``rows`` + ``keep`` x n instead of starts x n. Below ``rows`` points it is plain ``multistart``.
+    Returns (solution, how many starts reached the best basin: of the screen when screened)."""
     n = len(problem.y)
     w = np.asarray(weights, float)
     if n <= rows or len(starts) <= keep or w.ndim != 1:
-        return multistart(problem, starts, w, workers=workers)
+        sol = multistart(problem, starts, w, workers=workers)
+        return sol, basin_count(sol.value)
     pick = np.sort(np.random.default_rng(0).choice(n, rows, replace=False))
     screen = multistart(_subsample(problem, pick), starts, w[pick], workers=workers)
-    return multistart(problem, distinct_optima(screen, keep), w, workers=workers)
+    return multistart(problem, distinct_optima(screen, keep), w, workers=workers), basin_count(screen.value)

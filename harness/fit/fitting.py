@@ -163,12 +163,13 @@ def fit_law(table: pd.DataFrame, law: str | Law = "chinchilla", objective: str =
     grid = _starts(law_obj, x, y, problem, starts)
     if optimizer == "scipy":
         sol = _scipy_solution(problem, grid, w, scipy_options)
+        n_best = basin_count(sol.value)
     elif optimizer == "newton":
-        sol = screened_multistart(problem, grid, w, workers=workers)
+        sol, n_best = screened_multistart(problem, grid, w, workers=workers)
     else:
         raise ConfigError(f"optimizer: unknown '{optimizer}' (newton or scipy)")
     options = {"n_boot": bootstrap, "seed": seed, "method": bootstrap_method, "ci_level": ci_level,
-               "budgets": budgets, "workers": workers, "profile": profile, "ci_method": ci_method}
+               "budgets": budgets, "workers": workers, "profile": profile, "ci_method": ci_method, "n_best": n_best}
     return _result(problem, sol, len(grid), w, table, n_convention, options)
 
 
@@ -237,7 +238,7 @@ def _result(problem, sol, n_starts, w, table, n_convention, options) -> FitResul
     draws, counts = _bootstrap(problem, theta, basins, w, options)
     identified, bounds = _identification(problem, theta, basins, w, cov, draws, free_names, options)
     warnings = excluded_runs_warnings(table) + list(identification_warnings(
-        problem, theta, cov, basin_count(sol.value), converged, free_names, identified)) + _bootstrap_warnings(counts)
+        problem, theta, cov, options["n_best"], converged, free_names, identified)) + _bootstrap_warnings(counts)
     samples, ci, se_method = None, {}, "sandwich"
     if draws is not None and len(draws):
         nat = _natural(problem, draws)
@@ -251,7 +252,7 @@ def _result(problem, sol, n_starts, w, table, n_convention, options) -> FitResul
             se[name] = float("nan")
     ranges = {v: [float(problem.x[v].min()), float(problem.x[v].max())] for v in problem.x}
     obj = problem.objective
-    return FitResult(law.name, obj.kind, params, ci, se, value, len(problem.y), n_starts, basin_count(sol.value),
+    return FitResult(law.name, obj.kind, params, ci, se, value, len(problem.y), n_starts, options["n_best"],
                      converged, tuple(warnings), derived, n_convention, _c_convention(law, table), options["ci_level"],
                      {"delta": obj.delta, "space": obj.space, "reduction": obj.reduction}, ranges, samples,
                      identified, bounds, counts, se_method)

@@ -43,3 +43,26 @@ def test_aicc_penalises_parameters_on_few_points():
 def test_too_few_points():
     with pytest.raises(ConfigError):
         compare_forms([1, 2, 3], [3.0, 2.0, 1.5])
+
+
+CASES = {"power": ("power_N", {"E": 1.8, "A": 400.0, "alpha": 0.34}),
+         "exp_saturation": ("exp_saturation_N", {"E": 1.8, "A": 2.0, "tau": 3e8}),
+         "logistic": ("logistic_N", {"E": 1.8, "A": 2.0, "k": 0.6, "x0": float(np.log(1e10))})}   # early half
+
+
+@pytest.mark.slow
+def test_form_comparison_is_rarely_confidently_wrong():
+    """Ten simulated curves per true form (12 points, 0.3 % noise): a confident verdict names the true form (at most
+    one confidently wrong verdict in 30), and the early half of a sigmoid (midpoint at the largest x) mostly gets
+    "cannot tell"."""
+    wrong, cannot = 0, {}
+    for form, (law, params) in CASES.items():
+        cannot[form] = 0
+        for seed in range(10):
+            loss = simulate(law, params, N=X, noise=0.003, seed=100 + seed)["loss"]
+            table, _ = compare_forms(X, loss, k_holdout=1)
+            best = table.loc[table["weight"].idxmax(), "form"]
+            cannot[form] += not is_confident(table)
+            wrong += is_confident(table) and best != form
+    assert wrong <= 1, (wrong, cannot)
+    assert cannot["logistic"] >= 7, cannot

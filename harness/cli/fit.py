@@ -73,7 +73,8 @@ def register(app: typer.Typer) -> None:
             delta: float = typer.Option(1e-3, help="Huber delta."),
             space: str = typer.Option("log", help="Residuals on log loss (log) or loss (linear)."),
             reduction: str = typer.Option("sum", help="sum (default) or mean over points."),
-            bootstrap: int = typer.Option(1000, help="Bootstrap resamples over runs (0: none)."),
+            bootstrap: int = typer.Option(1000, help="Bootstrap resamples (0: none)."),
+            bootstrap_method: Optional[str] = typer.Option(None, help="residual or pairs (default: fit_law's)."),
             seed: int = typer.Option(0, help="Bootstrap seed."),
             n_convention: str = typer.Option("total", help="total, non_embedding or with_head parameter counts."),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -94,7 +95,9 @@ def register(app: typer.Typer) -> None:
             table, where = _load(source, dataset, data_dir, results, columns)
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
-                                 bootstrap=bootstrap, seed=seed, n_convention=n_convention).to_dict(samples=False)
+                                 bootstrap=bootstrap, seed=seed, n_convention=n_convention,
+                                 **({"bootstrap_method": bootstrap_method} if bootstrap_method else {})
+                                 ).to_dict(samples=False)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
         except ConfigError as exc:

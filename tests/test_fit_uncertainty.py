@@ -22,7 +22,7 @@ def test_bootstrap_ci_matches_epoch():
             pytest.skip(f"golden data not found at {EXTERNAL} (HARNESS_SKIP_GOLDEN=1)")
         pytest.fail(f"golden data not found at {EXTERNAL}: check it out or set HARNESS_SKIP_GOLDEN=1 outside CI")
     table = load_dataset("chinchilla-epoch", EXTERNAL / "epoch_chinchilla")
-    fit = fit_law(table, starts=OPTIMUM, bootstrap=1000, seed=1, bootstrap_method="pairs")   # Epoch's method
+    fit = fit_law(table, starts=OPTIMUM, bootstrap=1000, seed=1, bootstrap_method="pairs", ci_method="percentile")
     published = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
     for name, (lo, hi) in published.items():
         assert fit.ci[name][0] == pytest.approx(lo, abs=0.012), name
@@ -34,8 +34,8 @@ def test_bootstrap_ci_matches_epoch():
     assert not any("confounded" in w for w in fit.warnings), fit.warnings
     assert all(fit.identified.values()) and fit.profile_bounds == {}
     assert fit.bootstrap == {"requested": 1000, "used": 1000, "failed": 0, "method": "pairs"}
-    again = fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1, bootstrap_method="pairs")
-    assert again.ci == fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1, bootstrap_method="pairs").ci
+    again = fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1, bootstrap_method="pairs", ci_method="percentile")
+    assert again.ci == fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1, bootstrap_method="pairs", ci_method="percentile").ci
 
 
 def test_sandwich_se_is_finite_and_positive():

@@ -8,7 +8,7 @@ Methods, all from the same fits and draws:
   pairs-bca     pairs draws, BCa
   residual-basic  the same draws, basic (reflected) interval 2 theta_hat - quantiles
   pairs-pct     pairs bootstrap (Epoch's replication), percentile interval
-  sandwich-t    theta_hat +- t(n - q) x the sandwich SE scaled by sqrt(n / (n - q)) (delta method)
+  sandwich-t    theta_hat +- t(n - q) x the sandwich SE (HC1: scaled by sqrt(n / (n - q)); delta method)
   boot-se-t     theta_hat +- t(n - q) x the residual-bootstrap SD
 Printed: coverage and its Monte-Carlo SE sqrt(p (1 - p) / sweeps), the median interval width, and the empirical
 SD of the estimates beside the median reported SE.
@@ -69,7 +69,7 @@ def one_sweep(seed: int, resamples: int, grid_starts: bool) -> dict:
                 out[("boot-se-t", k)] = (est[k] - tq * sd, est[k] + tq * sd)
                 out[("se", k)] = sd
     for k in NAMES:
-        s = se[k] * np.sqrt(len(y) / df)
+        s = se[k]                                  # sandwich_cov includes the n / (n - q) factor
         out[("sandwich-t", k)] = (est[k] - tq * s, est[k] + tq * s)
         out[("estimate", k)] = est[k]
     return out

@@ -118,7 +118,9 @@ def _natural_jacobian(to_natural: Callable, theta: np.ndarray, names: tuple) -> 
 
 
 def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Optional[np.ndarray]:
-    """Robust covariance of the free theta, H^-1 (sum_i g_i g_i^T) H^-1 with g_i each point's gradient; None when
+    """Robust covariance of the free theta, H^-1 (sum_i g_i g_i^T) H^-1 n / (n - q) with g_i each point's gradient
+    (HC1; on issue 9's simulated sweeps its 95 % t intervals still cover only 70-80 % under Huber with a tiny delta,
+    whose Hessian counts only the few points inside delta: report the bootstrap SE there); None when
     the Hessian is singular or not positive definite (its smallest eigenvalue below ``SINGULAR_RCOND`` x the largest):
     some direction is not identified, and an inverse would be rounding noise."""
     _, _, hess, _ = problem.derivatives(theta[None, :], weights[None, :])
@@ -127,7 +129,8 @@ def sandwich_cov(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> Op
         return None
     scores = problem.point_scores(theta, weights)      # row i: point i's term of the gradient
     inv = np.linalg.inv(hess[0])                       # positive definite, checked above
-    return inv @ (scores.T @ scores) @ inv
+    n, q = len(weights), len(theta)
+    return inv @ (scores.T @ scores) @ inv * (n / max(n - q, 1))     # HC1 small-sample factor
 
 
 def hessian_se(problem: Problem, theta: np.ndarray, weights: np.ndarray,

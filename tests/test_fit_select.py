@@ -47,14 +47,14 @@ def test_too_few_points():
 
 CASES = {"power": ("power_N", {"E": 1.8, "A": 400.0, "alpha": 0.34}),
          "exp_saturation": ("exp_saturation_N", {"E": 1.8, "A": 2.0, "tau": 3e8}),
-         "logistic": ("logistic_N", {"E": 1.8, "A": 2.0, "k": 0.6, "x0": float(np.log(1e10))})}   # early half
+         "logistic": ("logistic_N", {"E": 1.8, "A": 2.0, "k": 0.6, "x0": float(np.log(1e12))})}   # before its midpoint
 
 
 @pytest.mark.slow
 def test_form_comparison_is_rarely_confidently_wrong():
     """Ten simulated curves per true form (12 points, 0.3 % noise): a confident verdict names the true form (at most
-    one confidently wrong verdict in 30), and the early half of a sigmoid (midpoint at the largest x) mostly gets
-    "cannot tell"."""
+    one confidently wrong verdict in 30), and the early half of a sigmoid (its midpoint beyond the largest x) mostly
+    gets "cannot tell" (at weight 0.9 it was called exponential saturation)."""
     wrong, cannot = 0, {}
     for form, (law, params) in CASES.items():
         cannot[form] = 0

@@ -34,8 +34,8 @@ def test_bootstrap_ci_matches_epoch():
     assert not any("confounded" in w for w in fit.warnings), fit.warnings
     assert all(fit.identified.values()) and fit.profile_bounds == {}
     assert fit.bootstrap == {"requested": 1000, "used": 1000, "failed": 0, "method": "pairs"}
-    again = fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1, bootstrap_method="pairs", ci_method="percentile")
-    assert again.ci == fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1, bootstrap_method="pairs", ci_method="percentile").ci
+    epoch = {"bootstrap": 50, "seed": 1, "bootstrap_method": "pairs", "ci_method": "percentile"}
+    assert fit_law(table, starts=OPTIMUM, **epoch).ci == fit_law(table, starts=OPTIMUM, **epoch).ci
 
 
 def test_sandwich_se_is_finite_and_positive():

@@ -3,9 +3,9 @@
 The design of issue 9: E 2.0, A 400, B 1500, alpha .34, beta .28 on a 5 x 5 grid (N 2e7..2e9, 5..80 tokens per
 parameter), 1 % lognormal noise, fitted with the default objective (Huber, delta 1e-3, log residuals, summed).
 Methods, all from the same fits and draws:
-  residual-pct  residual bootstrap (the default of fit_law), percentile interval
+  residual-pct  residual bootstrap (fit_law's bootstrap_method='residual'), percentile interval
   residual-bca  the same draws, BCa interval (acceleration from the leave-one-run-out jackknife)
-  pairs-bca     pairs draws, BCa
+  pairs-bca     pairs draws, BCa (fit_law's default: measured closest to 95 %)
   residual-basic  the same draws, basic (reflected) interval 2 theta_hat - quantiles
   pairs-pct     pairs bootstrap (Epoch's replication), percentile interval
   sandwich-t    theta_hat +- t(n - q) x the sandwich SE (HC1: scaled by sqrt(n / (n - q)); delta method)

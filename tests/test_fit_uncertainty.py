@@ -16,10 +16,13 @@ OPTIMUM = {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
 
-@pytest.mark.skipif(not EXTERNAL.is_dir() and not os.environ.get("CI"), reason="../shared/external not present (CI requires it)")
 def test_bootstrap_ci_matches_epoch():
+    if not EXTERNAL.is_dir():   # as in test_fit_golden: loud, never a silent skip
+        if os.environ.get("HARNESS_SKIP_GOLDEN") == "1" and not os.environ.get("CI"):
+            pytest.skip(f"golden data not found at {EXTERNAL} (HARNESS_SKIP_GOLDEN=1)")
+        pytest.fail(f"golden data not found at {EXTERNAL}: check it out or set HARNESS_SKIP_GOLDEN=1 outside CI")
     table = load_dataset("chinchilla-epoch", EXTERNAL / "epoch_chinchilla")
-    fit = fit_law(table, starts=OPTIMUM, bootstrap=1000, seed=1)
+    fit = fit_law(table, starts=OPTIMUM, bootstrap=1000, seed=1, bootstrap_method="pairs", ci_method="percentile")
     published = {"E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
     for name, (lo, hi) in published.items():
         assert fit.ci[name][0] == pytest.approx(lo, abs=0.012), name
@@ -27,9 +30,12 @@ def test_bootstrap_ci_matches_epoch():
     assert fit.ci["A"][0] == pytest.approx(285.2, rel=0.1) and fit.ci["B"][0] == pytest.approx(1042.4, rel=0.1)
     assert fit.ci["a"][0] < 0.513 < fit.ci["a"][1]
     assert len(fit.samples["alpha"]) == 1000
-    assert any("A and alpha" in w for w in fit.warnings)          # the flat A<->alpha direction
-    again = fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1)
-    assert again.ci == fit_law(table, starts=OPTIMUM, bootstrap=50, seed=1).ci
+    # A and alpha correlate (+0.99) but both are bounded: no confounding warning that users learn to ignore
+    assert not any("confounded" in w for w in fit.warnings), fit.warnings
+    assert all(fit.identified.values()) and fit.profile_bounds == {}
+    assert fit.bootstrap == {"requested": 1000, "used": 1000, "failed": 0, "method": "pairs"}
+    epoch = {"bootstrap": 50, "seed": 1, "bootstrap_method": "pairs", "ci_method": "percentile"}
+    assert fit_law(table, starts=OPTIMUM, **epoch).ci == fit_law(table, starts=OPTIMUM, **epoch).ci
 
 
 def test_sandwich_se_is_finite_and_positive():
@@ -55,10 +61,60 @@ def test_warns_at_bounds():
     assert any("bounds" in w or "flat direction" in w or "singular" in w for w in fit.warnings)
 
 
+GRID_TRUE = {"E": 2.0, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.28}
+
+
+def _nine_runs(seed: int = 5):
+    n, d = sweep_grid([1e7, 1e8, 1e9], [5, 20, 80])
+    return simulate("chinchilla", GRID_TRUE, N=n, D=d, noise=0.01, seed=seed)
+
+
+def test_unidentified_floor_gets_a_one_sided_profile_bound_and_no_interval():
+    """Three sizes cannot bound E from below: no two-sided CI or SE for it, a profile bound above, a warning."""
+    fit = fit_law(_nine_runs(), bootstrap=200)
+    assert fit.identified["E"] is False and fit.identified["beta"] is True
+    low, high = fit.profile_bounds["E"]
+    assert low is None and fit.params["E"] < high < 3.0
+    assert "E" not in fit.ci and np.isnan(fit.se["E"]) and "beta" in fit.ci
+    assert any("not identified by this sweep: E" in w for w in fit.warnings)
+    assert any("confounded" in w for w in fit.warnings)          # a truly confounded design still warns
+    assert fit.bootstrap["used"] + fit.bootstrap["failed"] == 200 == fit.bootstrap["requested"]
+    assert len(fit.samples["beta"]) == fit.bootstrap["used"]
+    out = fit.to_dict()
+    assert out["identified"] == fit.identified and out["profile_bounds"]["E"] == [None, high]
+
+
+def test_well_designed_sweep_identifies_everything():
+    n, d = sweep_grid(np.geomspace(2e7, 2e9, 5))
+    fit = fit_law(simulate("chinchilla", GRID_TRUE, N=n, D=d, noise=0.01, seed=3), starts=GRID_TRUE)
+    assert all(fit.identified.values()) and set(fit.identified) == {"E", "A", "B", "alpha", "beta"}
+    assert fit.profile_bounds == {} and not any("confounded" in w for w in fit.warnings)
+
+
+def test_bootstrap_se_and_interval_match_the_spread_over_simulated_sweeps():
+    """The reported SE (bootstrap SD) and the 95 % interval's width against the SD of the estimates over 40 simulated
+    sweeps of the same design: an SE 10x too large (or small) fails."""
+    n, d = sweep_grid(np.geomspace(2e7, 2e9, 5))
+    sims = [simulate("chinchilla", GRID_TRUE, N=n, D=d, noise=0.01, seed=100 + i) for i in range(40)]
+    estimates = [fit_law(t, starts=GRID_TRUE, profile=False).params for t in sims]
+    fit = fit_law(sims[0], starts=GRID_TRUE, bootstrap=300, profile=False)
+    assert fit.se_method == "bootstrap"
+    for name in ("alpha", "beta"):
+        spread = np.std([e[name] for e in estimates], ddof=1)
+        assert 0.6 * spread < fit.se[name] < 1.6 * spread, (name, fit.se[name], spread)
+        width = fit.ci[name][1] - fit.ci[name][0]
+        assert 0.6 * 3.92 * spread < width < 1.6 * 3.92 * spread, (name, width, spread)
+
+
+COVERAGE_FIT = {"starts": GRID_TRUE, "bootstrap": 200, "profile": False}   # default bootstrap and interval methods
+
+
 @pytest.mark.slow
-def test_bootstrap_ci_coverage_about_95_percent():
-    """100 simulated sweeps: the 95 % percentile CIs cover the true alpha and beta in roughly 95 % of them."""
-    n, d = sweep_grid(np.geomspace(2e7, 2e9, 6), [5, 10, 20, 40, 80])
-    table = recovery("chinchilla", TRUE, 100, fit_kwargs={"starts": TRUE, "bootstrap": 400}, N=n, D=d, noise=0.01)
-    coverage = table[table["param"].isin(["alpha", "beta"])].groupby("param")["covered"].mean()
-    assert ((coverage >= 0.86) & (coverage <= 1.0)).all(), coverage.to_dict()
+def test_default_intervals_cover_the_truth_93_to_97_percent():
+    """Issue 9's design (5 x 5 grid, 1 % lognormal noise), 200 simulated sweeps: the default 95 % intervals of E,
+    alpha and beta cover the truth in 93-97 % of them (Monte-Carlo SE 1.5 points); scripts/bench_coverage.py prints
+    the table for every method."""
+    n, d = sweep_grid(np.geomspace(2e7, 2e9, 5))
+    table = recovery("chinchilla", GRID_TRUE, 200, fit_kwargs=COVERAGE_FIT, seed=10_000, N=n, D=d, noise=0.01)
+    coverage = table[table["param"].isin(["E", "alpha", "beta"])].groupby("param")["covered"].mean()
+    assert ((coverage >= 0.93) & (coverage <= 0.97)).all(), coverage.to_dict()

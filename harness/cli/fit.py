@@ -52,8 +52,23 @@ def _format_table(result: dict) -> str:
             cells = [f"{v:12.5g}" if v is not None else f"{'':>12}" for v in (value, lo, hi)]
             se_text = f"{se:10.3g}" if se is not None else f"{'':>10}"
             lines.append(f"{name:>28} {cells[0]} {se_text} {cells[1]} {cells[2]}")
+    lines += [_profile_line(name, bounds) for name, bounds in (result.get("profile_bounds") or {}).items()]
+    boot = result.get("bootstrap") or {}
+    if boot.get("requested"):
+        lines.append(f"bootstrap ({boot.get('method')}): {boot['used']} of {boot['requested']} resamples used, "
+                     f"{boot['failed']} did not converge and were left out")
     lines += [f"warning: {w}" for w in result["warnings"]]
     return "\n".join(lines)
+
+
+def _profile_line(name: str, bounds: list) -> str:
+    """'E < 3.14, not identified below' from profile-likelihood bounds [low or None, high or None]."""
+    low, high = bounds
+    if low is None and high is None:
+        return f"{name}: not identified (flat profile on both sides): no interval"
+    if low is None:
+        return f"{name} < {high:.4g}, not identified below (profile likelihood)"
+    return f"{name} > {low:.4g}, not identified above (profile likelihood)"
 
 
 def register(app: typer.Typer) -> None:
@@ -69,6 +84,7 @@ def register(app: typer.Typer) -> None:
             bootstrap: int = typer.Option(1000, min=0, max=MAX_BOOTSTRAP,
                                           help=f"Bootstrap resamples over runs (0: none; at most {MAX_BOOTSTRAP})."),
             seed: int = typer.Option(0, min=0, help="Bootstrap seed (a non-negative integer)."),
+            bootstrap_method: Optional[str] = typer.Option(None, help="pairs (default) or residual: what a bootstrap resample redraws."),
             n_convention: str = typer.Option("total", help="total, non_embedding or with_head parameter counts."),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
             dataset: Optional[str] = typer.Option(None, help="A public data set (chinchilla-epoch, openathena, kyo …)."),
@@ -86,7 +102,9 @@ def register(app: typer.Typer) -> None:
             table, where = _load(source, dataset, data_dir, results, columns)
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
-                                 bootstrap=bootstrap, seed=seed, n_convention=n_convention).to_dict(samples=False)
+                                 bootstrap=bootstrap, seed=seed, n_convention=n_convention,
+                                 **({"bootstrap_method": bootstrap_method} if bootstrap_method else {})
+                                 ).to_dict(samples=False)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
         except ConfigError as exc:

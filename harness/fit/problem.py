@@ -68,14 +68,22 @@ def _gram(jac: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def _rows(w: np.ndarray, a: int, b: int) -> np.ndarray:
-    """Weights for batch rows a:b: a shared [n] vector as is, per-row weights sliced."""
+    """Weights for batch rows a:b: a shared [n] vector as is, per-row weights (and shifts) sliced."""
     return w if w.ndim == 1 else w[a:b]
+
+
+def split_rows(w: np.ndarray) -> tuple[np.ndarray, object]:
+    """(weights, target shifts or 0.0) of a weights argument: [n] or [B, n] are weights alone; [B, 2, n] carries per
+    row its weights ([:, 0]) and a shift added to that row's target ([:, 1], the residual bootstrap's resampled
+    residuals)."""
+    return (w[:, 0], w[:, 1]) if w.ndim == 3 else (w, 0.0)
 
 
 class Problem:
     """One data set (x, y) under one law and objective; theta has ``fixed`` entries (NaN where free).
 
-    Weights passed to the methods are [n] (shared by every row) or [B, n] (one row per batch row)."""
+    Weights passed to the methods are [n] (shared by every row), [B, n] (one row per batch row) or [B, 2, n] (per
+    row: weights and a shift of the target, see ``split_rows``)."""
 
     def __init__(self, law: Law, x: dict, y: np.ndarray, objective: Objective, fixed: Optional[np.ndarray] = None):
         self.law, self.x, self.y, self.objective = law, x, np.asarray(y, float), objective
@@ -114,9 +122,10 @@ class Problem:
                 return self.kernel.forward(theta)
             return self.law.log_predict(self.full_theta(theta), self.x)
 
-    def _residual(self, f: np.ndarray) -> np.ndarray:
-        """Prediction minus target (every objective is symmetric; this sign makes rho' the gradient's weight)."""
-        return (f if self.objective.space == "log" else np.exp(f)) - self.target
+    def _residual(self, f: np.ndarray, shift=0.0) -> np.ndarray:
+        """Prediction minus target (plus ``shift``; every objective is symmetric; this sign makes rho' the gradient's
+        weight)."""
+        return (f if self.objective.space == "log" else np.exp(f)) - (self.target + shift)
 
     def _reduce(self, per_point: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Weighted sum (or mean) over points, per row."""
@@ -148,8 +157,9 @@ class Problem:
         return self._by_chunks(self._value, theta, w)
 
     def _value(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
+        w, shift = split_rows(w)
         with np.errstate(all="ignore"):
-            return self._total(self.objective.loss(self._residual(self.log_pred(theta))), w)
+            return self._total(self.objective.loss(self._residual(self.log_pred(theta), shift)), w)
 
     def value_and_grad(self, theta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(objective, gradient [B, q]) per batch row, without second derivatives (for quasi-Newton runs)."""
@@ -167,15 +177,28 @@ class Problem:
             value = self._total(val, w)
         return value, grad / self._divisor(w, len(theta))[:, None]
 
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d log L̂ / d theta for a batch of free thetas, [B, q, n] (central differences)."""
+        return self._fd_jacobian(theta)
+
+    def point_scores(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Each point's term of the gradient at one free ``theta`` [q], [n, q] (their sum over points is the
+        gradient; under mean reduction each is divided by the weight total), in O(n q) memory."""
+        w = np.asarray(w, float)
+        with np.errstate(all="ignore"):
+            _, grad_w, _, _ = self._point_weights(self.log_pred(theta[None, :]), w[None, :])
+            jac = self._fd_jacobian(theta[None, :])[0]                   # [q, n]
+        return (grad_w[0] * jac).T / self._divisor(w, 1)[0]
+
     def derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
         """(objective, gradient [B, q], Hessian [B, q, q], Gauss–Newton/IRLS majorant [B, q, q]) per batch row; the
         objective is None without ``value`` (an optimiser that valued the step already)."""
         return self._by_chunks(partial(self._derivatives, value=value), theta, w)
 
-    def _point_weights(self, f: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
+    def _point_weights(self, f: np.ndarray, w: np.ndarray, value: bool = True, shift=0.0) -> tuple:
         """Per point: rho (None without ``value``), and the weights of J (gradient), J Jᵀ (Hessian) and J Jᵀ
         (majorant); the Hessian's weight of d²log L̂ equals the gradient's. Unit weights are not multiplied in."""
-        val, psi, dpsi, irls = self.objective.rho(self._residual(f), value)
+        val, psi, dpsi, irls = self.objective.rho(self._residual(f, shift), value)
         if self.objective.space == "linear":
             pred = np.exp(f)
             psi, dpsi, irls = psi * pred, (dpsi * pred + psi) * pred, irls * pred * pred
@@ -184,12 +207,13 @@ class Problem:
         return val, w * psi, w * dpsi, w * irls
 
     def _derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
+        w, shift = split_rows(w)
         with np.errstate(all="ignore"):
             if self.kernel is not None:
                 f, s = self.kernel.forward(theta, softmax=True)
             else:
                 f = self.log_pred(theta)
-            val, grad_w, hess_w, major_w = self._point_weights(f, w, value)
+            val, grad_w, hess_w, major_w = self._point_weights(f, w, value, shift)
             if self.kernel is not None:
                 grad, hess, major = self.kernel.contract(s, grad_w, hess_w, major_w)
             else:

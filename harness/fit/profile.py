@@ -1,0 +1,97 @@
+"""Profile likelihood: which parameters a sweep pins down, and one-sided bounds for the ones it does not.
+
+Each free theta coordinate is held at values walked outward from the estimate (steps doubling from its standard
+error) and the others refitted, warm-started from the previous step (and, at the first step, from every distinct
+optimum of the full fit). Calibration, a Gaussian approximation for every objective: log (or linear) residuals are
+taken as normal with the variance s² = SSR / (n - q) of the full fit's residuals, so that the profile statistic
+(SSR(held) - SSR(fit)) / s² is compared with the F(1, n - q) quantile at the interval level (the likelihood-ratio
+test with an estimated variance; chi²(1) as n grows). A side on which the statistic never crosses that threshold
+before the parameter's bound is not identified: the data set no limit there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy.special import fdtri
+
+from harness.fit.estimate import Problem, multistart
+
+MAX_STEPS = 24          # doublings per side: from 1e-3 x the scale to beyond any law's bounds
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Per free theta coordinate: (low, high) where the profile crosses the threshold, None where it never does."""
+
+    bounds: list
+    threshold: float
+
+    @property
+    def identified(self) -> list:
+        """Per coordinate: bounded on both sides."""
+        return [lo is not None and hi is not None for lo, hi in self.bounds]
+
+
+def _ssr(problem: Problem, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted sum of squared residuals (in the objective's space) per row of ``theta``."""
+    f = problem.log_pred(theta)
+    f = f if problem.objective.space == "log" else np.exp(f)
+    r = f - problem.target[None, :]
+    with np.errstate(all="ignore"):
+        out = (r * r) @ weights
+    return np.where(np.isfinite(out), out, np.inf)
+
+
+def _held(problem: Problem, j: int, value: float) -> Problem:
+    """The problem with free coordinate ``j`` held at ``value``."""
+    fixed = problem.fixed.copy()
+    fixed[np.flatnonzero(problem.free)[j]] = value
+    return Problem(problem.law, problem.x, problem.y, problem.objective, fixed)
+
+
+def _statistic(problem: Problem, j: int, value: float, starts: np.ndarray, weights: np.ndarray, base: float,
+               s2: float) -> tuple[float, np.ndarray]:
+    """(profile statistic, refitted free theta with coordinate ``j`` at ``value``)."""
+    held = _held(problem, j, value)
+    sol = multistart(held, np.delete(starts, j, axis=1), weights, workers=1)
+    best = int(np.argmin(sol.value))
+    theta = np.insert(sol.theta[best], j, value)
+    return max(float(_ssr(problem, theta[None, :], weights)[0]) - base, 0.0) / s2, theta
+
+
+def _side(problem, j, theta_hat, basins, weights, base, s2, threshold, step, sign) -> Optional[float]:
+    """Where the profile of coordinate ``j`` crosses ``threshold`` walking in direction ``sign``; None at the bound."""
+    limit = problem.upper[j] if sign > 0 else problem.lower[j]
+    starts, last_value, last_stat = basins, theta_hat[j], 0.0
+    for k in range(MAX_STEPS):
+        value = theta_hat[j] + sign * step * 2.0 ** k
+        value = min(value, limit) if sign > 0 else max(value, limit)
+        stat, theta = _statistic(problem, j, value, starts, weights, base, s2)
+        if stat >= threshold:        # interpolate sqrt(statistic), linear in the parameter for a quadratic profile
+            lo, hi = np.sqrt(last_stat), np.sqrt(stat)
+            return float(last_value + (value - last_value) * (np.sqrt(threshold) - lo) / max(hi - lo, 1e-300))
+        if value == limit:
+            return None
+        starts, last_value, last_stat = theta[None, :], value, stat
+    return None
+
+
+def profile_bounds(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, scale: np.ndarray,
+                   basins: Optional[np.ndarray] = None, level: float = 0.95) -> Profile:
+    """Profile-likelihood bounds of every free theta coordinate (see the module docstring for the calibration).
+
+    ``scale``: a first step per coordinate (a standard error, or any rough size where none is known); ``basins``:
+    distinct optima of the full fit to start the first refits from."""
+    n, q = len(problem.y), problem.n_free
+    base = float(_ssr(problem, theta_hat[None, :], weights)[0])
+    s2 = max(base / max(n - q, 1), 1e-300)
+    threshold = float(fdtri(1, max(n - q, 1), level))
+    starts = np.vstack([theta_hat[None, :]] + ([basins] if basins is not None else []))
+    bounds = []
+    for j in range(q):
+        step = float(scale[j]) if np.isfinite(scale[j]) and scale[j] > 0 else 1e-3 * max(1.0, abs(theta_hat[j]))
+        bounds.append([_side(problem, j, theta_hat, starts, weights, base, s2, threshold, step, sign)
+                       for sign in (-1.0, 1.0)])
+    return Profile(bounds, threshold)

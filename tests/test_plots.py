@@ -64,8 +64,9 @@ def test_each_figure_function(table, tmp_path):
     assert len(fig.axes) == 3 and "95%" in fig.axes[0].get_title()
     grid = np.geomspace(1e5, 1e7, 20)
     curves = {"power law": (grid, 2 + 30 * grid ** -0.3), "logistic": (grid, 2.1 + grid * 0)}
-    fig = plots.form_comparison(n, loss, curves, {"power law": 10.0, "logistic": 22.0})
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][1:] == ["power law (ΔAIC +0.0)", "logistic (ΔAIC +12.0)"]
+    fig = plots.form_comparison(n, loss, curves, {"power law": 0.9975, "logistic": 0.0025}, confident=True)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][1:] == ["power law (weight 1.00)", "logistic (weight 0.00)"]
+    assert "preferred by AICc: power law" in "".join(t.get_text() for t in fig.axes[0].texts)
     paths = plots.save(fig, tmp_path, "forms")
     assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 1000 for p in paths)
     assert plots.png_bytes(fig)[:8] == b"\x89PNG\r\n\x1a\n"

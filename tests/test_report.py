@@ -57,7 +57,8 @@ def test_report_has_every_section_and_embeds_every_figure():
     table = _table().assign(N=lambda t: t["N_total"], versions=lambda t: t["versions"].map(json.dumps))
     analysis = {"forms": {"x": [1e5, 1e6], "y": [3, 2.5], "curves": {"power law": [[1e5, 1e6], [3, 2.5]],
                                                                      "logistic": [[1e5, 1e6], [3, 2.6]]},
-                          "aic": {"power law": -40.0, "logistic": -28.0}},
+                          "aic": {"power law": -40.0, "logistic": -28.0},
+                          "verdict": "The data prefer the power law with floor (Akaike weight 1.00 by AICc)."},
                 "extrapolation": {"run_ids": ["r14"], "predicted": [float(table["loss"].iloc[14]) * 1.008]}}
     page = build_report(table, FIT, analysis=analysis, title="toy")
     for table_id in ("provenance-table", "runs-table", "fit-table", "comparison-table", "verdict-table", "frontier-table"):
@@ -69,7 +70,7 @@ def test_report_has_every_section_and_embeds_every_figure():
     assert {"loss_vs_n", "loss_vs_d", "isoflop", "frontier", "residuals", "extrapolation", "forms"} <= set(images)
     assert "http://" not in page and "https://" not in page and "<link" not in page and "<script" not in page
     assert "0123abc" in page and "fp-42" in page
-    assert "power law preferred over logistic by ΔAIC = 12.0" in page
+    assert "The data prefer the power law with floor (Akaike weight 1.00 by AICc)." in page
     assert "Extrapolation error to the 1 largest run(s), held out of the fit: max 0.8 %" in page
 
 

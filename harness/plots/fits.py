@@ -78,21 +78,22 @@ def bootstrap(samples: Mapping[str, np.ndarray], point: Optional[Mapping[str, fl
     return fig
 
 
-def form_comparison(x, y, curves: Mapping[str, tuple], scores: Optional[Mapping[str, float]] = None,
-                    xlabel: str = "N (parameters)"):
+def form_comparison(x, y, curves: Mapping[str, tuple], weights: Optional[Mapping[str, float]] = None,
+                    xlabel: str = "N (parameters)", confident: bool = False):
     """The same points with several functional forms (power law, logistic, exponential, broken power law);
-    ``curves`` maps name → (x grid, y grid), ``scores`` name → AIC (lower is better)."""
+    ``curves`` maps name → (x grid, y grid), ``weights`` name → Akaike weight by AICc (harness.fit.select), and
+    ``confident`` says whether the fitter's verdict names the best form."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     fig, (ax,) = figure(title="Functional forms on the same points")
     ax.plot(x, y, "o", color="0.3", label="runs")
-    best = min(scores, key=scores.get) if scores else None
+    best = max(weights, key=weights.get) if weights else None
     for colour, (name, (gx, gy)) in zip(colours(len(curves)), curves.items()):
-        label = name + (f" (ΔAIC {scores[name] - scores[best]:+.1f})" if scores and name in scores else "")
+        label = name + (f" (weight {weights[name]:.2f})" if weights and name in weights else "")
         ax.plot(gx, gy, color=colour, lw=2.4 if name == best else 1.4, label=label)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="test loss (nats/token)")
     legend_outside(ax)
     if best:
-        note(ax, f"preferred by AIC: {best}")
+        note(ax, f"preferred by AICc: {best}" if confident else "AICc cannot tell the forms apart")
     return fig
 
 

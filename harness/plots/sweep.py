@@ -94,7 +94,8 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
     forms = extra.get("forms")
     attempt("forms", bool(forms), "the fitter gave no functional-form comparison",
             lambda: fits.form_comparison(forms["x"], forms["y"], {k: tuple(v) for k, v in forms["curves"].items()},
-                                         forms.get("aic"), forms.get("x_label", "N (parameters)")))
+                                         forms.get("weights"), forms.get("x_label", "N (parameters)"),
+                                         bool(forms.get("confident"))))
     return figs, missing
 
 

@@ -141,15 +141,8 @@ def _record_checks(table: pd.DataFrame) -> list[str]:
 
 
 def _form_line(forms: Optional[dict]) -> list[str]:
-    aic = (forms or {}).get("aic") or {}
-    if len(aic) < 2:
-        return []
-    ranked = sorted(aic, key=aic.get)
-    if aic[ranked[1]] - aic[ranked[0]] < 2:  # say plainly when the data cannot tell the forms apart
-        return [(forms.get("verdict") or f"{ranked[0]} and {ranked[1]} cannot be told apart (ΔAIC < 2).")
-                + f" Worst: {ranked[-1]}, ΔAIC = {aic[ranked[-1]] - aic[ranked[0]]:.1f}."]
-    return [f"{ranked[0]} preferred over {ranked[1]} by ΔAIC = {aic[ranked[1]] - aic[ranked[0]]:.1f}"
-            + (f" (worst: {ranked[-1]}, ΔAIC = {aic[ranked[-1]] - aic[ranked[0]]:.1f})" if len(ranked) > 2 else "") + "."]
+    """The functional-form verdict of harness.fit.select (AICc, Akaike weights; it names a form only when confident)."""
+    return [forms["verdict"]] if forms and forms.get("verdict") else []
 
 
 def _extrapolation_line(analysis: dict, table: pd.DataFrame) -> list[str]:

@@ -37,7 +37,7 @@ def test_killed_run_resumes_to_the_same_loss(sweep_file, tmp_path):
     victim.wait()
     [ckpt] = list(tmp_path.glob("killed/tiny/*/checkpoint.pt"))
     assert not list(tmp_path.glob("killed/tiny/*/result.json")), "killed too late: the run had finished"
-    resumed = _cli(["run", str(path), "--results", str(tmp_path / "killed"), "--no-wandb", "--lease", "0"])
+    resumed = _cli(["run", str(path), "--results", str(tmp_path / "killed"), "--no-wandb"])
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
     a, b = _final(tmp_path / "straight"), _final(tmp_path / "killed")
     assert a["run_id"] == b["run_id"]

@@ -42,11 +42,16 @@ def test_exactly_one_process_wins_a_fresh_claim(tmp_path):
     assert _race_winners(tmp_path / "run", lease_s=300) == 1
 
 
+def age_claim(path: Path, seconds: float) -> None:
+    """Make a claim look as if its owner (on another host) last beat ``seconds`` ago by its own clock."""
+    content = json.loads(path.read_text())
+    path.write_text(json.dumps({**content, "host": "elsewhere", "beat_at": content["beat_at"] - seconds}))
+
+
 def test_exactly_one_process_takes_over_a_stale_claim(tmp_path):
     dead = Claim(tmp_path / "run", "dead-worker", lease_s=300)
     assert dead.acquire()
-    old = time.time() - 3600
-    os.utime(dead.path, (old, old))
+    age_claim(dead.path, 3600)
     assert _race_winners(tmp_path / "run", lease_s=60) == 1
     with pytest.raises(ClaimLost):
         dead._last_beat = 0
@@ -116,7 +121,7 @@ def test_killing_one_worker_neither_hangs_nor_loses_runs(sweep_file, tmp_path):
     victims[0].send_signal(signal.SIGKILL)
     out, err = sweep.communicate(timeout=180)
     assert "died" in err
-    rerun = _cli(["run", str(path), "--results", str(results), "--workers", "2", "--no-wandb", "--lease", "0"])
+    rerun = _cli(["run", str(path), "--results", str(results), "--workers", "2", "--no-wandb"])  # dead owner: free
     out, err = rerun.communicate(timeout=180)
     assert rerun.returncode == 0, err
     records = list(results.glob("tiny/*/result.json"))
@@ -144,11 +149,11 @@ def test_lease_is_renewed_in_the_background_and_loss_is_noticed(tmp_path):
     assert mine.acquire()
     with mine.kept_alive() as still_ours:
         time.sleep(1.0)  # longer than the lease with no step-level call: the thread keeps it fresh
-        assert not Claim(tmp_path / "run", owner="b", lease_s=0.6).acquire()
+        assert not Claim(tmp_path / "run", owner="b", lease_s=0.6, heartbeat_s=0.25).acquire()
         still_ours()
         with frozen:  # the heartbeat thread stalls (no beat can run, or be half done, while held) ...
-            os.utime(mine.path, (0, 0))  # ... long enough for the lease to expire
-            thief = Claim(tmp_path / "run", owner="b", lease_s=0.6)
+            age_claim(mine.path, 3600)  # ... long enough for the lease to expire
+            thief = Claim(tmp_path / "run", owner="b", lease_s=0.6, heartbeat_s=0.25)
             assert thief.acquire()
         time.sleep(0.6)
         with pytest.raises(ClaimLost):

@@ -57,13 +57,16 @@ def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 100
     return fit_law(table, law=law, bootstrap=bootstrap).to_dict()  # non-done runs dropped there, with a warning
 
 
-def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None) -> tuple[Optional[pd.DataFrame], dict]:
-    """(run table or None, fit dict) from a sweep (fitting it unless ``fit_path``) or a fit JSON file."""
+def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None,
+                all_runs: bool = False) -> tuple[Optional[pd.DataFrame], dict]:
+    """(run table or None, fit dict) from a sweep (fitting it unless ``fit_path``) or a fit JSON file.
+
+    ``all_runs`` also reads records of runs no longer in the sweep file's plan (see harness.store.load_table)."""
     from harness.store import load_table
 
     if source.endswith(".json"):
         return None, read_fit_json(Path(source))
-    table = load_table(source, results)
+    table = load_table(source, results, all_runs=all_runs)
     fit = read_fit_json(fit_path) if fit_path else fit_table(table)
     return table, {**sweep_context(source), **fit}
 

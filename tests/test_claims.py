@@ -32,6 +32,15 @@ def test_a_lease_within_two_heartbeats_is_refused_naming_the_option(lease):
     WorkerOptions(lease_s=10.5)
 
 
+def test_engines_refuse_a_short_lease_before_submitting():
+    from harness.launch import ray_engine, slurm
+
+    with pytest.raises(ConfigError, match="^--lease: "):
+        slurm.validate(slurm.SlurmOptions(cluster="local", lease_s=0))
+    with pytest.raises(ConfigError, match="^--lease: "):
+        ray_engine.validate(ray_engine.RayOptions(lease_s=0))
+
+
 def test_staleness_is_judged_from_the_owners_clock_in_the_file_not_the_mtime(tmp_path):
     owner = Claim(tmp_path / "run", "a", lease_s=60)
     assert owner.acquire()
@@ -131,3 +140,41 @@ def test_owned_checks_the_token_under_the_lock(tmp_path):
     with pytest.raises(ClaimLost):
         with mine.owned():
             pass
+
+
+def test_under_ddp_every_rank_stops_when_rank_0_loses_the_claim(sweep_file, tmp_path):
+    """torchrun, 2 processes over gloo: a thief takes the claim mid-run; both ranks stop ('busy'), none hangs."""
+    from harness.config import load_sweep
+    from harness.plan import expand
+    from tests.conftest import REPO
+
+    [spec] = expand(load_sweep(sweep_file({"budgets": {"tokens": [256 * 4000]},
+                                           "training": {"checkpoint_interval": 20}})))
+    spec_file, root = tmp_path / "spec.json", tmp_path / "results" / "tiny"
+    spec_file.write_text(json.dumps(spec.model_dump(mode="json")))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    ranks = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                              __file__, str(spec_file), str(root)], env=env, cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    claim, deadline = root / spec.run_id / "claim", time.time() + 240
+    while time.time() < deadline and not (root / spec.run_id / "checkpoint.pt").exists():
+        time.sleep(0.05)
+    from filelock import FileLock
+
+    with FileLock(str(claim.with_name("claim.takeover.lock"))):  # a takeover, as Claim.acquire does it
+        _rewrite(claim, token="thief", beat_at=time.time() + 3600)
+    out, err = ranks.communicate(timeout=240)
+    assert ranks.returncode == 0, err[-3000:]
+    assert out.count("state: busy") == 2, out + err[-3000:]
+    assert not (root / spec.run_id / "result.json").exists()
+    assert json.loads(claim.read_text())["token"] == "thief"
+
+
+if __name__ == "__main__":  # what each DDP rank runs
+    from harness.plan import RunSpec
+    from harness.sweep import WorkerOptions, run_one
+    from harness.train import TrainOptions
+
+    run = RunSpec.model_validate_json(Path(sys.argv[1]).read_text())
+    options = WorkerOptions(TrainOptions(progress=False), lease_s=1.0, heartbeat_s=0.2)
+    print("state:", run_one(run, Path(sys.argv[2]), "ddp-owner", options), flush=True)

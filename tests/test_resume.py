@@ -62,3 +62,28 @@ def test_edited_spec_is_refused(sweep_file, tmp_path, capsys):
         main(["run", str(path), "--results", str(results), "--no-wandb"])
     assert exit_info.value.code == 2
     assert "does not match run id" in capsys.readouterr().err
+
+
+def _nonblank(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_sigterm_releases_the_claim_and_the_rerun_resumes_at_once(sweep_file, tmp_path):
+    path, results = sweep_file(OVERRIDES), tmp_path / "results"
+    victim = _cli(["run", str(path), "--results", str(results), "--no-wandb"])
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob("tiny/*/checkpoint.pt")):
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGTERM)  # kill, a job time-out, scancel
+    assert victim.wait(timeout=120) == 143
+    err = victim.stderr.read().decode()
+    assert "Traceback" not in err and [l for l in _nonblank(err) if "terminated" in l] == _nonblank(err)[-1:], err
+    assert not list(results.glob("tiny/*/claim")) and not list(results.glob("tiny/*/result.json"))
+    assert list(results.glob("tiny/*/checkpoint.pt"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    status = subprocess.run([sys.executable, "-m", "harness", "status", str(path), "--results", str(results)],
+                            env=env, cwd=REPO, text=True, capture_output=True, timeout=120)
+    assert status.returncode == 0 and "running: 0" in status.stdout and "pending: 1" in status.stdout, status.stdout
+    rerun = _cli(["run", str(path), "--results", str(results), "--no-wandb"])
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()
+    assert 0 < _final(results)["resumed_from_step"] < _final(results)["steps"]

@@ -158,3 +158,30 @@ def test_lease_is_renewed_in_the_background_and_loss_is_noticed(tmp_path):
         time.sleep(0.6)
         with pytest.raises(ClaimLost):
             still_ours()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_stopping_a_two_worker_sweep_stops_the_workers_quietly_and_frees_their_runs(sweep_file, tmp_path, sig, code):
+    import psutil
+
+    path = sweep_file({"budgets": {"tokens": [256 * 4000, 256 * 4200]}, "training": {"checkpoint_interval": 20}})
+    results = tmp_path / "results"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
+    sweep = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--results", str(results),
+                              "--workers", "2", "--no-wandb"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(results.glob("tiny/*/checkpoint.pt"))) < 2:
+        time.sleep(0.05)
+    workers = _children(sweep.pid)
+    assert len(workers) >= 2 and len(list(results.glob("tiny/*/claim"))) == 2
+    if sig == signal.SIGINT:
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
+    else:
+        sweep.send_signal(signal.SIGTERM)  # kill/scancel: the parent alone
+    out, err = sweep.communicate(timeout=180)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert sweep.returncode == code and "Traceback" not in err and len(lines) == 1, err
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    assert not list(results.glob("tiny/*/claim")) and len(list(results.glob("tiny/*/checkpoint.pt"))) == 2

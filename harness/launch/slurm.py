@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from harness.claims import check_lease
 from harness.errors import ConfigError
 
 from harness.config import SweepConfig
@@ -79,6 +80,7 @@ def validate(options: SlurmOptions) -> None:
     check_positive("--cpus-per-run", options.cpus_per_run)
     check_positive("--time", options.time_min)
     check_positive("--parallelism", options.parallelism)
+    check_lease(options.lease_s)
     if options.mem_gb is not None:
         check_positive("--mem-gb", options.mem_gb)
     for key, value in options.extra.items():

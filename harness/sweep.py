@@ -95,10 +95,7 @@ def check_stored_spec(run_dir: Path, spec: RunSpec) -> None:
     if run_dir.is_symlink():
         raise ConfigError(f"{run_dir}: run directory is a symlink; refusing to write records through it "
                           "(move it away)")
-    problem = spec_problem(run_dir)
-    stored = read_json(run_dir / "spec.json") if problem is None else None
-    if problem is None and stored is not None and stored.get("run_id") != spec.run_id:
-        problem = f"{run_dir / 'spec.json'}: stored spec does not match run id {run_dir.name}"
+    problem = spec_problem(run_dir)  # run_dir is root / spec.run_id: a sound stored spec is this spec
     if problem:
         raise ConfigError(f"{problem}; move the directory away or restore the spec")
 

@@ -69,7 +69,8 @@ def _nonblank(text: str) -> list[str]:
 
 
 def test_sigterm_releases_the_claim_and_the_rerun_resumes_at_once(sweep_file, tmp_path):
-    path, results = sweep_file(OVERRIDES), tmp_path / "results"
+    path = sweep_file({"budgets": {"tokens": [256 * 400]}, "training": {"checkpoint_interval": 10}})
+    results = tmp_path / "results"
     victim = _cli(["run", str(path), "--results", str(results), "--no-wandb"])
     deadline = time.time() + 240
     while time.time() < deadline and not list(results.glob("tiny/*/checkpoint.pt")):
@@ -85,5 +86,5 @@ def test_sigterm_releases_the_claim_and_the_rerun_resumes_at_once(sweep_file, tm
                             env=env, cwd=REPO, text=True, capture_output=True, timeout=120)
     assert status.returncode == 0 and "running: 0" in status.stdout and "pending: 1" in status.stdout, status.stdout
     rerun = _cli(["run", str(path), "--results", str(results), "--no-wandb"])
-    assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()
+    assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()
     assert 0 < _final(results)["resumed_from_step"] < _final(results)["steps"]

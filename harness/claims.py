@@ -159,7 +159,7 @@ class Claim:
             return
         with self._lock():
             self._check_token()
-            tmp = self.path.with_name(f".{CLAIM_FILE}.{self.token[:8]}.beat")
+            tmp = self.path.with_name(f".{CLAIM_FILE}.{self.token[:8]}.tmp")  # torn: removed by the next owner
             tmp.write_bytes(self._content())
             os.replace(tmp, self.path)
 

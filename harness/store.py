@@ -2,11 +2,17 @@
 
 Layout: ``<results>/<sweep>/<run_id>/`` holds ``spec.json``, ``metrics.jsonl``, ``result.json`` (and,
 while a run is unfinished, ``checkpoint.pt`` and a ``claim`` file). Records are the only state.
+
+Records are written with the permissions the umask allows (like any file the user creates), so
+colleagues on a shared cluster filesystem can read them. Reading is defensive: a record that does not
+parse, nests absurdly deep, holds a non-number where a number belongs, or sits beside an edited spec is
+left out of tables with a warning naming the file (and field).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -16,16 +22,33 @@ import pandas as pd
 
 from harness.errors import ConfigError
 
-from harness.config import load_sweep
+from harness.config import SweepConfig, load_sweep
 
 RESULT_FILE, SPEC_FILE, METRICS_FILE, CHECKPOINT_FILE = "result.json", "spec.json", "metrics.jsonl", "checkpoint.pt"
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask() would, briefly, for every thread)."""
+    try:
+        match = re.search(r"^Umask:\s*([0-7]+)", Path("/proc/self/status").read_text(), re.M)
+    except OSError:
+        match = None
+    if match:
+        return int(match.group(1), 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` via a temp file in the same directory, fsync, then rename."""
+    """Write bytes to ``path`` via a temp file in the same directory, fsync, then rename.
+
+    The file gets mode 0o666 minus the umask, as ``open()`` would give it (mkstemp alone gives 0o600).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -47,7 +70,7 @@ def read_json(path: Path) -> Optional[dict]:
         payload = json.loads(Path(path).read_text())
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
         warnings.warn(f"{path}: unreadable record ({type(exc).__name__}); it will be redone", stacklevel=2)
         return None
     return payload if isinstance(payload, dict) else None
@@ -78,9 +101,11 @@ def read_metrics(path: Path) -> list[dict]:
         return rows
     for line in lines:
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
 
 
@@ -101,12 +126,60 @@ def run_dirs(sweep_path: Path) -> list[Path]:
     return sorted(p for p in sweep_path.iterdir() if p.is_dir() and (p / SPEC_FILE).exists())
 
 
+def spec_problem(run_dir: Path) -> Optional[str]:
+    """Why a run directory's stored spec.json cannot be trusted (it no longer produces the directory's run id,
+    i.e. it was edited), or None when it is absent or sound."""
+    from harness.plan import RunSpec, make_run_id
+
+    run_dir = Path(run_dir)
+    stored = read_json(run_dir / SPEC_FILE)
+    if stored is None:
+        return None
+    try:
+        stored_id = make_run_id(RunSpec.model_validate({**stored, "run_id": ""}))
+    except (ValueError, TypeError, RecursionError):
+        stored_id = None
+    if stored_id != run_dir.name or stored.get("run_id") != run_dir.name:
+        return f"{run_dir / SPEC_FILE}: stored spec does not match run id {run_dir.name}"
+    return None
+
+
 _TABLE_KEYS = [
     "run_id", "sweep", "status", "reason", "family", "n_layer", "d_model", "n_head", "d_ff", "seed",
     "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan", "C_full", "tokens_per_param", "steps", "lr",
     "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s", "tokens_per_s", "mfu", "device",
     "git_commit", "corpus_fingerprint", "bytes_per_token", "epochs",
 ]
+
+
+_NUMERIC_KEYS = [
+    "n_layer", "d_model", "n_head", "d_ff", "seed", "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan",
+    "C_full", "tokens_per_param", "steps", "lr", "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s",
+    "tokens_per_s", "mfu", "bytes_per_token", "epochs",
+]
+
+
+def _not_a_number(result: dict) -> Optional[str]:
+    """The first numeric field of a record holding something else than a number (or null), else None."""
+    for key in _NUMERIC_KEYS:
+        value = result.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"field {key} is not a number ({str(value)[:40]!r})"
+    return None
+
+
+def _trusted_result(run_dir: Path) -> Optional[dict]:
+    """A finished record fit for a table; a record beside an edited spec or with a non-number is left out (warning)."""
+    result = read_result(run_dir)
+    if result is None:
+        return None
+    problem = spec_problem(run_dir)
+    if problem is None and (bad := _not_a_number(result)):
+        problem = f"{run_dir / RESULT_FILE}: {bad}"
+    if problem:
+        warnings.warn(f"{problem}; record left out", stacklevel=3)
+        return None
+    return result
 
 
 def _table_row(result: dict) -> dict:
@@ -118,10 +191,10 @@ def _table_row(result: dict) -> dict:
 
 def load_results(path: str | Path) -> pd.DataFrame:
     """The run table of one sweep directory: one row per finished record (see docs/CONTRACTS.md)."""
-    rows = [_table_row(r) for d in run_dirs(Path(path)) if (r := read_result(d)) is not None]
+    rows = [_table_row(r) for d in run_dirs(Path(path)) if (r := _trusted_result(d)) is not None]
     columns = _TABLE_KEYS + ["N", "versions"]
     table = pd.DataFrame(rows, columns=columns)
-    for col in ("floor", "loss", "loss_se", "loss_bpb", "mfu"):
+    for col in _NUMERIC_KEYS + ["N"]:
         table[col] = pd.to_numeric(table[col], errors="coerce")
     return table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True) if rows else table
 
@@ -148,8 +221,35 @@ def resolve_sweep_source(source: str, results_root: Path) -> Path:
     return sweep_dir(results_root, source)
 
 
-def load_table(source: str, results_root: str | Path = "results") -> pd.DataFrame:
-    """A run table from a CSV file, a sweep YAML file or a sweep name under ``results_root``."""
+def plan_source(source: str) -> Optional[SweepConfig]:
+    """The sweep a table source names: a sweep YAML, or a bare name with a sweeps/<name>.yaml; else None."""
+    if source.endswith((".yaml", ".yml")):
+        return load_sweep(source)
+    candidate = Path("sweeps") / f"{source}.yaml"
+    return load_sweep(candidate) if "/" not in source and candidate.is_file() else None
+
+
+def keep_planned(table: pd.DataFrame, sweep: SweepConfig, source: str) -> pd.DataFrame:
+    """Only the rows of runs in the sweep's current plan; how many others were left out is in
+    ``table.attrs["left_out"]`` and a warning (records of runs from an earlier version of the sweep file)."""
+    from harness.plan import expand  # sizing only: no torch
+
+    planned = {spec.run_id for spec in expand(sweep)}
+    keep = table["run_id"].isin(planned)
+    kept = table[keep].reset_index(drop=True)
+    kept.attrs["left_out"] = int((~keep).sum())
+    if kept.attrs["left_out"]:
+        warnings.warn(f"{source}: {kept.attrs['left_out']} record(s) of runs not in the current plan left out "
+                      "(pass --all to include them)", stacklevel=3)
+    return kept
+
+
+def load_table(source: str, results_root: str | Path = "results", all_runs: bool = False) -> pd.DataFrame:
+    """A run table from a CSV file, a sweep YAML file or a sweep name under ``results_root``.
+
+    For a sweep with a sweep file (YAML, or sweeps/<name>.yaml), only the runs of its current plan are
+    read unless ``all_runs``: records left from an earlier version of the file are left out, with a warning.
+    """
     if source.endswith(".csv"):
         try:
             return pd.read_csv(source)
@@ -158,4 +258,6 @@ def load_table(source: str, results_root: str | Path = "results") -> pd.DataFram
     directory = resolve_sweep_source(source, Path(results_root))
     if not directory.is_dir():
         raise ConfigError(f"{source}: no results at {directory} (run the sweep first, or pass --results)")
-    return load_results(directory)
+    table = load_results(directory)
+    sweep = None if all_runs else plan_source(source)
+    return keep_planned(table, sweep, source) if sweep is not None else table

@@ -1,35 +1,76 @@
-"""Execute a plan: skip finished runs, claim each remaining run exactly once, run local workers."""
+"""Execute a plan: skip finished runs, claim each remaining run exactly once, run local workers.
+
+torch and the training loop are imported only where a run trains, so ``sweep_status`` stays light.
+SIGTERM (kill, a time-out, scancel) is handled like Ctrl-C: the run's claim is released and its last
+checkpoint kept, so a rerun resumes at once.
+"""
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from harness.claims import Claim, ClaimLost, claim_state, new_owner_id
+from harness.claims import HEARTBEAT_S, Claim, ClaimLost, check_lease, claim_state, new_owner_id
 from harness.errors import ConfigError
 from harness.config import SweepConfig
-from harness.plan import RunSpec, expand, make_run_id
-from harness.store import SPEC_FILE, atomic_write_json, read_json, read_result, sweep_dir
-from harness.train import TrainOptions, train
+from harness.plan import RunSpec, expand
+from harness.store import atomic_write_json, read_json, read_result, spec_problem, sweep_dir
+
+if TYPE_CHECKING:
+    from harness.train import TrainOptions
 
 FAILURE_FILE = "failure.json"
+
+
+def _default_train_options() -> "TrainOptions":
+    from harness.train import TrainOptions
+
+    return TrainOptions()
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
     """How a worker runs (none of it changes results)."""
 
-    train: TrainOptions = field(default_factory=TrainOptions)
-    lease_s: float = 300.0  # a claim unrenewed this long is taken over
+    train: "TrainOptions" = field(default_factory=_default_train_options)
+    lease_s: float = 300.0  # a claim not renewed within this many seconds (owner's clock) is taken over
     threads: int = 0  # torch threads per worker; 0 leaves torch's default
     gpu: Optional[str] = None  # CUDA_VISIBLE_DEVICES for this worker
+    heartbeat_s: float = HEARTBEAT_S  # seconds between claim renewals; the lease must exceed two of them
+
+    def __post_init__(self) -> None:
+        check_lease(self.lease_s, self.heartbeat_s)
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived: unwinds like Ctrl-C (claims released, checkpoints kept); exit status 143."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(128 + signum)
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread instead of killing outright."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -50,17 +91,13 @@ class SweepOutcome:
 
 
 def check_stored_spec(run_dir: Path, spec: RunSpec) -> None:
-    """Refuse a run directory whose stored spec no longer produces its run id (never reuse it silently)."""
-    stored = read_json(run_dir / SPEC_FILE)
-    if stored is None:
-        return
-    try:
-        stored_id = make_run_id(RunSpec.model_validate({**stored, "run_id": ""}))
-    except ValueError:
-        stored_id = None
-    if stored_id != run_dir.name or stored.get("run_id") != spec.run_id:
-        raise ConfigError(f"{run_dir / SPEC_FILE}: stored spec does not match run id {run_dir.name}; "
-                          "move the directory away or restore the spec")
+    """Refuse a run directory that is a symlink or whose stored spec no longer produces its run id."""
+    if run_dir.is_symlink():
+        raise ConfigError(f"{run_dir}: run directory is a symlink; refusing to write records through it "
+                          "(move it away)")
+    problem = spec_problem(run_dir)  # run_dir is root / spec.run_id: a sound stored spec is this spec
+    if problem:
+        raise ConfigError(f"{problem}; move the directory away or restore the spec")
 
 
 def _decide_here(run_dir: Path, claim: Claim) -> str:
@@ -86,11 +123,49 @@ def _decide(run_dir: Path, claim: Claim, main: bool, processes: int) -> str:
     return decision[0]
 
 
+def every_rank_learns(check: Optional[Callable[[], None]], every: int = 8) -> Callable[[], None]:
+    """A per-step check for all ranks of a DDP run: every ``every`` steps rank 0 runs ``check`` (its claim's)
+    and broadcasts the verdict, so all ranks raise ClaimLost at the same step instead of hanging in a collective."""
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import broadcast
+
+    calls = [0]
+
+    def shared() -> None:
+        calls[0] += 1
+        if calls[0] % every:
+            return
+        flag = torch.zeros(1, device=PartialState().device)
+        if check is not None:
+            try:
+                check()
+            except ClaimLost:
+                flag += 1
+        if broadcast(flag, from_process=0).item():
+            raise ClaimLost("the run's claim was taken over by another worker (seen by rank 0)")
+
+    return shared
+
+
+def _train_held(spec: RunSpec, run_dir: Path, claim: Claim, main: bool, processes: int,
+                options: WorkerOptions) -> None:
+    """Train under the claim: rank 0 renews it; the final result.json is written only while it is ours."""
+    from harness.train import train
+
+    if not main:
+        train(spec, run_dir, replace(options.train, heartbeat=every_rank_learns(None)))
+        return
+    with claim.kept_alive() as still_ours:
+        beat = every_rank_learns(still_ours) if processes > 1 else still_ours
+        train(spec, run_dir, replace(options.train, heartbeat=beat, commit=claim.owned))
+
+
 def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> str:
     """Run one spec if it is neither finished nor claimed: 'skipped', 'busy', 'trained' or 'failed'.
 
     Under a multi-process launch (accelerate launch / torchrun), rank 0 holds the claim and the other
-    ranks follow its decision, so one run trains on all processes exactly once.
+    ranks follow its decision, so one run trains on all processes exactly once; a lost claim stops all ranks.
     """
     import torch
     from accelerate import PartialState
@@ -98,16 +173,12 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
     run_dir, state = root / spec.run_id, PartialState(cpu=not torch.cuda.is_available())
     main = state.is_main_process
     check_stored_spec(run_dir, spec)
-    claim = Claim(run_dir, owner, lease_s=options.lease_s)
-    decision = _decide(run_dir, claim, main, state.num_processes)
-    if decision != "go":
-        return decision
+    claim = Claim(run_dir, owner, lease_s=options.lease_s, heartbeat_s=options.heartbeat_s)
     try:
-        if main:
-            with claim.kept_alive() as still_ours:
-                train(spec, run_dir, replace(options.train, heartbeat=still_ours))
-        else:
-            train(spec, run_dir, options.train)
+        decision = _decide(run_dir, claim, main, state.num_processes)
+        if decision != "go":
+            return decision
+        _train_held(spec, run_dir, claim, main, state.num_processes, options)
         (run_dir / FAILURE_FILE).unlink(missing_ok=True)
         return "trained"
     except ClaimLost:
@@ -124,7 +195,7 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
             atomic_write_json(run_dir / FAILURE_FILE, {"run_id": spec.run_id, "error": f"{type(exc).__name__}: {exc}",
                                                        "traceback": traceback.format_exc()[-4000:]})
         return "failed"
-    finally:
+    finally:  # also on Ctrl-C and SIGTERM (Terminated): the checkpoint stays, the claim goes
         if main:
             claim.release()
 
@@ -150,9 +221,10 @@ def worker_loop(specs: list[RunSpec], root: Path, options: WorkerOptions) -> Swe
     owner, outcome = new_owner_id(), SweepOutcome()
     bar = tqdm(specs, desc=f"sweep {root.name}", unit="run", position=0,
                disable=None if options.train.progress else True)
-    for spec in bar:
-        getattr(outcome, run_one(spec, root, owner, options)).append(spec.run_id)
-        bar.set_postfix(trained=len(outcome.trained), done_before=len(outcome.skipped), failed=len(outcome.failed))
+    with sigterm_unwinds():
+        for spec in bar:
+            getattr(outcome, run_one(spec, root, owner, options)).append(spec.run_id)
+            bar.set_postfix(trained=len(outcome.trained), done_before=len(outcome.skipped), failed=len(outcome.failed))
     return outcome
 
 
@@ -161,18 +233,37 @@ def _worker_entry(conn, specs: list[RunSpec], root: Path, options: WorkerOptions
         conn.send(worker_loop(specs, root, options))
     except (ConfigError, OSError) as exc:  # the parent reports it as one line
         conn.send(exc)
+    except (KeyboardInterrupt, SystemExit):  # stopped by the parent: claims are released, leave quietly
+        sys.exit(128 + signal.SIGTERM)
     conn.close()
 
 
-def _run_processes(jobs: list[tuple]) -> SweepOutcome:
-    """One spawned process per job; a worker killed mid-sweep is counted, never waited on forever."""
-    ctx, started = multiprocessing.get_context("spawn"), []
-    for job in jobs:
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker_entry, args=(child, *job))
-        proc.start()
-        child.close()  # so the parent sees EOF when the worker dies
-        started.append((proc, parent))
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while starting workers: they inherit it, so Ctrl-C reaches the parent alone, which stops them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_workers(procs: list, grace_s: float = 60.0) -> None:
+    """SIGTERM every live worker (each releases its claim and exits), then wait; SIGKILL any still there."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(grace_s)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def _collect(started: list) -> SweepOutcome:
     total, error = SweepOutcome(), None
     for proc, conn in started:
         try:
@@ -185,11 +276,31 @@ def _run_processes(jobs: list[tuple]) -> SweepOutcome:
             total.lost_workers += 1
         proc.join()
         if proc.exitcode:
-            print(f"warning: sweep worker {proc.pid} died (exit {proc.exitcode}); its run stays claimed "
-                  "until its lease expires, then a rerun redoes it", file=sys.stderr)
+            print(f"warning: sweep worker {proc.pid} died (exit {proc.exitcode}); a rerun on this host takes its "
+                  "run over at once (elsewhere after the lease) and resumes it", file=sys.stderr)
     if error is not None:
         raise error
     return total
+
+
+def _run_processes(jobs: list[tuple]) -> SweepOutcome:
+    """One spawned process per job; a worker killed mid-sweep is counted, never waited on forever.
+
+    Ctrl-C or SIGTERM to this (parent) process stops the workers, which release their claims, then re-raises.
+    """
+    ctx, started = multiprocessing.get_context("spawn"), []
+    try:
+        with _sigint_ignored():
+            for job in jobs:
+                parent, child = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker_entry, args=(child, *job))
+                proc.start()
+                child.close()  # so the parent sees EOF when the worker dies
+                started.append((proc, parent))
+        return _collect(started)
+    except (KeyboardInterrupt, SystemExit):
+        _stop_workers([proc for proc, _ in started])
+        raise
 
 
 def worker_plan(workers: int, cpu_count: int, gpus: int) -> list[tuple[int, Optional[str]]]:
@@ -199,9 +310,13 @@ def worker_plan(workers: int, cpu_count: int, gpus: int) -> list[tuple[int, Opti
     return [(max(1, cpu_count // workers), None) for _ in range(workers)]
 
 
-def run_sweep(sweep: SweepConfig, results_root: Path, workers: int = 1, options: WorkerOptions = WorkerOptions(),
+def run_sweep(sweep: SweepConfig, results_root: Path, workers: int = 1, options: Optional[WorkerOptions] = None,
               gpus: int = 0) -> SweepOutcome:
-    """Run every pending run of a sweep with ``workers`` local processes (1: in this process)."""
+    """Run every pending run of a sweep with ``workers`` local processes (1: in this process).
+
+    Ctrl-C or SIGTERM stops it with one line on stderr: claims released, checkpoints kept for the rerun.
+    """
+    options = options or WorkerOptions()
     specs = expand(sweep)
     root = sweep_dir(results_root, sweep.name)
     for spec in specs:
@@ -209,15 +324,21 @@ def run_sweep(sweep: SweepConfig, results_root: Path, workers: int = 1, options:
     fingerprint = prepare_data(sweep, Path(results_root), options.train)
     check_corpus_unchanged(root, specs, fingerprint)
     root.mkdir(parents=True, exist_ok=True)
-    if workers <= 1:
-        return worker_loop(specs, root, options)
-    plans = worker_plan(workers, os.cpu_count() or 1, gpus)
-    jobs = [(specs, root, replace(options, threads=t, gpu=g, train=replace(options.train, progress=False)))
-            for t, g in plans]
-    return _run_processes(jobs)
+    try:
+        with sigterm_unwinds():
+            if workers <= 1:
+                return worker_loop(specs, root, options)
+            plans = worker_plan(workers, os.cpu_count() or 1, gpus)
+            jobs = [(specs, root, replace(options, threads=t, gpu=g, train=replace(options.train, progress=False)))
+                    for t, g in plans]
+            return _run_processes(jobs)
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{what}: claims released, checkpoints kept; rerun to resume {root}", file=sys.stderr)
+        raise
 
 
-def prepare_data(sweep: SweepConfig, results_root: Path, options: TrainOptions) -> str:
+def prepare_data(sweep: SweepConfig, results_root: Path, options: "TrainOptions") -> str:
     """Build (or open) the sweep's token cache and check its eval set once, before any run is claimed.
 
     Data mistakes (missing path or column, a test split smaller than eval_tokens, an unloadable tokenizer)
@@ -247,11 +368,15 @@ def check_corpus_unchanged(root: Path, specs: list[RunSpec], fingerprint: str) -
 
 
 def sweep_status(sweep: SweepConfig, results_root: Path, lease_s: float = 300.0) -> pd.DataFrame:
-    """One row per planned run: run_id and state (done, diverged, running, failed, pending)."""
+    """One row per planned run: run_id and state (done, diverged, running, failed, pending).
+
+    Like ``run``, refuses (ConfigError naming the file) a run directory whose stored spec was edited.
+    """
     root = sweep_dir(results_root, sweep.name)
     rows = []
     for spec in expand(sweep):
         run_dir = root / spec.run_id
+        check_stored_spec(run_dir, spec)
         result = read_result(run_dir) if run_dir.exists() else None
         if result is not None:
             state = result.get("status", "done")

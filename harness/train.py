@@ -13,7 +13,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, ContextManager, Optional
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ class TrainOptions:
     log_interval: int = 0  # steps between metrics rows; 0: about 100 rows per run
     keep_checkpoint: bool = False  # keep checkpoint.pt after the run finishes
     heartbeat: Optional[Callable[[], None]] = None  # called every step (renews a claim's lease)
+    commit: Optional[Callable[[], ContextManager]] = None  # held around writing result.json (raises: claim lost)
 
 
 def _accelerator(precision: str) -> Accelerator:
@@ -275,6 +276,7 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
 def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions) -> None:
     if options.save_model and result["status"] == "done":
         ctx.accelerator.unwrap_model(ctx.model).save_pretrained(run_dir / "model")
-    atomic_write_json(run_dir / RESULT_FILE, result)
+    with (options.commit or nullcontext)():
+        atomic_write_json(run_dir / RESULT_FILE, result)
     if not options.keep_checkpoint:
         (run_dir / "checkpoint.pt").unlink(missing_ok=True)

@@ -48,7 +48,5 @@ def test_fit_on_a_csv_imports_neither_torch_nor_slow_scipy(tmp_path):
     assert _imported("fit", str(path), "--bootstrap", "20") & {*HEAVY, *SLOW_SCIPY} - {"scipy"} == set()
 
 
-@pytest.mark.xfail(strict=False, reason="harness.sweep.sweep_status imports harness.train (torch) at module level; "
-                                        "the records branch makes it lazy")
 def test_status_imports_no_torch(sweep_file, tmp_path):
     assert "torch" not in _imported("status", str(sweep_file()), "--results", str(tmp_path / "results"))

@@ -138,7 +138,7 @@ def test_twenty_kill9_moments_across_a_sweep_lose_and_duplicate_nothing(sweep_fi
     rng, results, kills, attempts, mid_run = random.Random(20), tmp_path / "drilled", 0, 0, 0
     while kills < 20 and attempts < 60:
         attempts += 1
-        victim = _start(["run", str(path), "--results", str(results), "--lease", "0"])
+        victim = _start(["run", str(path), "--results", str(results)])
         time.sleep(rng.uniform(3.0, 9.0))  # start-up takes ~4.5 s here: moments fall in start-up, training, writes
         if victim.poll() is None:
             mid_run += bool(list(results.glob("tiny/*/claim")))
@@ -146,7 +146,7 @@ def test_twenty_kill9_moments_across_a_sweep_lose_and_duplicate_nothing(sweep_fi
             kills += 1
         victim.wait()
     assert kills == 20, f"the sweep finished before 20 kills ({kills} after {attempts} starts)"
-    final = _start(["run", str(path), "--results", str(results), "--lease", "0"])
+    final = _start(["run", str(path), "--results", str(results)])
     assert final.wait(timeout=600) == 0, final.stderr.read()
     _assert_exactly_once(results, expected)
     print(f"kill drill: {kills} SIGKILLs ({mid_run} while a run was claimed and training) in {attempts} starts; "

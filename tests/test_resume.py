@@ -37,7 +37,7 @@ def test_killed_run_resumes_to_the_same_loss(sweep_file, tmp_path):
     victim.wait()
     [ckpt] = list(tmp_path.glob("killed/tiny/*/checkpoint.pt"))
     assert not list(tmp_path.glob("killed/tiny/*/result.json")), "killed too late: the run had finished"
-    resumed = _cli(["run", str(path), "--results", str(tmp_path / "killed"), "--no-wandb", "--lease", "0"])
+    resumed = _cli(["run", str(path), "--results", str(tmp_path / "killed"), "--no-wandb"])
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
     a, b = _final(tmp_path / "straight"), _final(tmp_path / "killed")
     assert a["run_id"] == b["run_id"]
@@ -62,3 +62,29 @@ def test_edited_spec_is_refused(sweep_file, tmp_path, capsys):
         main(["run", str(path), "--results", str(results), "--no-wandb"])
     assert exit_info.value.code == 2
     assert "does not match run id" in capsys.readouterr().err
+
+
+def _nonblank(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_sigterm_releases_the_claim_and_the_rerun_resumes_at_once(sweep_file, tmp_path):
+    path = sweep_file({"budgets": {"tokens": [256 * 400]}, "training": {"checkpoint_interval": 10}})
+    results = tmp_path / "results"
+    victim = _cli(["run", str(path), "--results", str(results), "--no-wandb"])
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob("tiny/*/checkpoint.pt")):
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGTERM)  # kill, a job time-out, scancel
+    assert victim.wait(timeout=120) == 143
+    err = victim.stderr.read().decode()
+    assert "Traceback" not in err and [l for l in _nonblank(err) if "terminated" in l] == _nonblank(err)[-1:], err
+    assert not list(results.glob("tiny/*/claim")) and not list(results.glob("tiny/*/result.json"))
+    assert list(results.glob("tiny/*/checkpoint.pt"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    status = subprocess.run([sys.executable, "-m", "harness", "status", str(path), "--results", str(results)],
+                            env=env, cwd=REPO, text=True, capture_output=True, timeout=120)
+    assert status.returncode == 0 and "running: 0" in status.stdout and "pending: 1" in status.stdout, status.stdout
+    rerun = _cli(["run", str(path), "--results", str(results), "--no-wandb"])
+    assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()
+    assert 0 < _final(results)["resumed_from_step"] < _final(results)["steps"]

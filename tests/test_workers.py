@@ -42,11 +42,16 @@ def test_exactly_one_process_wins_a_fresh_claim(tmp_path):
     assert _race_winners(tmp_path / "run", lease_s=300) == 1
 
 
+def age_claim(path: Path, seconds: float) -> None:
+    """Make a claim look as if its owner (on another host) last beat ``seconds`` ago by its own clock."""
+    content = json.loads(path.read_text())
+    path.write_text(json.dumps({**content, "host": "elsewhere", "beat_at": content["beat_at"] - seconds}))
+
+
 def test_exactly_one_process_takes_over_a_stale_claim(tmp_path):
     dead = Claim(tmp_path / "run", "dead-worker", lease_s=300)
     assert dead.acquire()
-    old = time.time() - 3600
-    os.utime(dead.path, (old, old))
+    age_claim(dead.path, 3600)
     assert _race_winners(tmp_path / "run", lease_s=60) == 1
     with pytest.raises(ClaimLost):
         dead._last_beat = 0
@@ -116,7 +121,7 @@ def test_killing_one_worker_neither_hangs_nor_loses_runs(sweep_file, tmp_path):
     victims[0].send_signal(signal.SIGKILL)
     out, err = sweep.communicate(timeout=180)
     assert "died" in err
-    rerun = _cli(["run", str(path), "--results", str(results), "--workers", "2", "--no-wandb", "--lease", "0"])
+    rerun = _cli(["run", str(path), "--results", str(results), "--workers", "2", "--no-wandb"])  # dead owner: free
     out, err = rerun.communicate(timeout=180)
     assert rerun.returncode == 0, err
     records = list(results.glob("tiny/*/result.json"))
@@ -144,12 +149,39 @@ def test_lease_is_renewed_in_the_background_and_loss_is_noticed(tmp_path):
     assert mine.acquire()
     with mine.kept_alive() as still_ours:
         time.sleep(1.0)  # longer than the lease with no step-level call: the thread keeps it fresh
-        assert not Claim(tmp_path / "run", owner="b", lease_s=0.6).acquire()
+        assert not Claim(tmp_path / "run", owner="b", lease_s=0.6, heartbeat_s=0.25).acquire()
         still_ours()
         with frozen:  # the heartbeat thread stalls (no beat can run, or be half done, while held) ...
-            os.utime(mine.path, (0, 0))  # ... long enough for the lease to expire
-            thief = Claim(tmp_path / "run", owner="b", lease_s=0.6)
+            age_claim(mine.path, 3600)  # ... long enough for the lease to expire
+            thief = Claim(tmp_path / "run", owner="b", lease_s=0.6, heartbeat_s=0.25)
             assert thief.acquire()
         time.sleep(0.6)
         with pytest.raises(ClaimLost):
             still_ours()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_stopping_a_two_worker_sweep_stops_the_workers_quietly_and_frees_their_runs(sweep_file, tmp_path, sig, code):
+    import psutil
+
+    path = sweep_file({"budgets": {"tokens": [256 * 4000, 256 * 4200]}, "training": {"checkpoint_interval": 20}})
+    results = tmp_path / "results"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
+    sweep = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--results", str(results),
+                              "--workers", "2", "--no-wandb"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(results.glob("tiny/*/checkpoint.pt"))) < 2:
+        time.sleep(0.05)
+    workers = _children(sweep.pid)
+    assert len(workers) >= 2 and len(list(results.glob("tiny/*/claim"))) == 2
+    if sig == signal.SIGINT:
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
+    else:
+        sweep.send_signal(signal.SIGTERM)  # kill/scancel: the parent alone
+    out, err = sweep.communicate(timeout=180)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert sweep.returncode == code and "Traceback" not in err and len(lines) == 1, err
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    assert not list(results.glob("tiny/*/claim")) and len(list(results.glob("tiny/*/checkpoint.pt"))) == 2

@@ -110,11 +110,12 @@ def run(
 
 @app.command()
 def results(sweep: str = typer.Argument(..., help="Sweep file or name."), results: Path = RESULTS_OPT,
-            fmt: str = FORMAT_OPT) -> None:
-    """Print the run table of a sweep's records."""
+            fmt: str = FORMAT_OPT,
+            all_runs: bool = typer.Option(False, "--all", help="Also show records of runs no longer in the plan.")) -> None:
+    """Print the run table of a sweep's records (by default only the runs of the sweep file's current plan)."""
     from harness.store import load_table
 
-    table = load_table(sweep, results)
+    table = load_table(sweep, results, all_runs=all_runs)
     if fmt == "table":
         cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "loss", "loss_se", "loss_bpb",
                 "floor", "tokens_per_s"]

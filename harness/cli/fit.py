@@ -17,7 +17,8 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path], results: Path, columns: dict):
+def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path], results: Path, columns: dict,
+          all_runs: bool = False):
     from harness.fit.datasets import load_dataset
     from harness.fit.table import read_csv, rename_columns
 
@@ -29,7 +30,7 @@ def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path
         return read_csv(source, columns), source
     from harness.store import load_table  # lazily: the store is another room's module
 
-    return rename_columns(load_table(source, results), columns, source), source
+    return rename_columns(load_table(source, results, all_runs=all_runs), columns, source), source
 
 
 def _objective_text(result: dict) -> str:
@@ -93,13 +94,14 @@ def register(app: typer.Typer) -> None:
             col_n: Optional[str] = typer.Option(None, "--col-N", help="CSV column holding N."),
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
-            col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss.")) -> None:
+            col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
+            all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan.")) -> None:
         """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
         try:
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
-            table, where = _load(source, dataset, data_dir, results, columns)
+            table, where = _load(source, dataset, data_dir, results, columns, all_runs)
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
                                  bootstrap=bootstrap, seed=seed, n_convention=n_convention,

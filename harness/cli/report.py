@@ -13,6 +13,7 @@ from harness.errors import ConfigError
 RESULTS_OPT = results_option()
 FIT_OPT = typer.Option(None, "--fit", help="Use this fit JSON (from `harness fit --json`) instead of fitting.")
 BUDGET_OPT = typer.Option(None, "--budget", help="Compute budget (FLOP) for tokens/param; repeatable.")
+ALL_OPT = typer.Option(False, "--all", help="Also read records of runs no longer in the sweep file's plan.")
 
 
 def _budgets(budget: Optional[list[float]]):
@@ -24,14 +25,14 @@ def _budgets(budget: Optional[list[float]]):
 def compare_command(source: str = typer.Argument(..., help="Sweep (file or name) or a fit JSON file."),
                     results: Path = RESULTS_OPT, budget: Optional[list[float]] = BUDGET_OPT,
                     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-                    fit: Optional[Path] = FIT_OPT) -> None:
+                    fit: Optional[Path] = FIT_OPT, all_runs: bool = ALL_OPT) -> None:
     """Compare this sweep's α, β, a, b, E and tokens/param with every published fit that reports them: the answer
     in one or two lines first, then the table."""
     from harness.compare import compare_fit, entry_verdicts
     from harness.report.comparison import format_comparison, frontier_table, headline, records
     from harness.report.pipeline import load_inputs
 
-    table, fit_result, ctx, _ = load_inputs(source, results, fit)
+    table, fit_result, ctx, _ = load_inputs(source, results, fit, all_runs=all_runs)
     budgets = _budgets(budget)
     rows = compare_fit(fit_result, budgets=budgets, context=ctx)
     front = frontier_table(fit_result, budgets=budgets)
@@ -46,14 +47,14 @@ def compare_command(source: str = typer.Argument(..., help="Sweep (file or name)
 
 def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
                  out: Path = typer.Option(..., "--out", help="Directory for the PNG and SVG files."),
-                 results: Path = RESULTS_OPT, fit: Optional[Path] = FIT_OPT) -> None:
+                 results: Path = RESULTS_OPT, fit: Optional[Path] = FIT_OPT, all_runs: bool = ALL_OPT) -> None:
     """Write the standard figures of a sweep (PNG and SVG), the forest plot of the comparison among them."""
     from harness.compare import compare_fit
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
     from harness.report.pipeline import _analysis, load_inputs, metrics_of
 
-    table, fit_result, ctx, _ = load_inputs(sweep, results, fit)
+    table, fit_result, ctx, _ = load_inputs(sweep, results, fit, all_runs=all_runs)
     if table is None:
         raise ConfigError(f"{sweep}: plot needs a sweep's runs (a sweep file or name), not only a fit JSON")
     analysis = _analysis(table) if fit_result.law == "chinchilla" else {}
@@ -71,7 +72,7 @@ def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
                    use_wandb: bool = typer.Option(False, "--wandb", help="Also log the fit, comparison and figures to "
                                                   "wandb and save the figures beside the report (off by default: "
                                                   "without it nothing but the HTML file is written)."),
-                   budget: Optional[list[float]] = BUDGET_OPT,
+                   budget: Optional[list[float]] = BUDGET_OPT, all_runs: bool = ALL_OPT,
                    _no_wandb: bool = typer.Option(False, "--no-wandb", hidden=True,
                                                   help="The default now; accepted for old scripts.")) -> None:
     """Write one self-contained HTML report: the answer and forest plot, summary, provenance, runs, fit, frontier,
@@ -80,7 +81,7 @@ def report_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
     from harness.store import resolve_sweep_source
 
     directory = resolve_sweep_source(sweep, results)
-    table, fit_result, ctx, fit_error = load_inputs(sweep, results, fit, tolerate=True)
+    table, fit_result, ctx, fit_error = load_inputs(sweep, results, fit, tolerate=True, all_runs=all_runs)
     path = write_sweep_report(directory, table, fit_result, out or directory / "report.html", _budgets(budget),
                               plan=plan_of(sweep), metrics=metrics_of(sweep, results), use_wandb=use_wandb,
                               context=ctx, fit_error=fit_error)

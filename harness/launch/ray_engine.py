@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
+from harness.claims import check_lease
 from harness.errors import ConfigError
 
 from harness.config import SweepConfig
@@ -44,6 +45,7 @@ def validate(options: RayOptions) -> None:
     check_safe("--address", options.address)
     check_positive("--cpus-per-run", options.cpus_per_run)
     check_positive("--gpus-per-run", options.gpus_per_run, allow_zero=True)
+    check_lease(options.lease_s)
     if options.local_cpus is not None:
         check_positive("--local-cpus", options.local_cpus)
 

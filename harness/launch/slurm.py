@@ -17,6 +17,7 @@ from typing import Optional
 import submitit
 from submitit.helpers import Checkpointable
 
+from harness.claims import check_lease
 from harness.errors import ConfigError
 
 from harness.config import SweepConfig
@@ -62,6 +63,7 @@ def validate(options: SlurmOptions) -> None:
     check_positive("--cpus-per-run", options.cpus_per_run)
     check_positive("--time", options.time_min)
     check_positive("--parallelism", options.parallelism)
+    check_lease(options.lease_s)
     if options.mem_gb is not None:
         check_positive("--mem-gb", options.mem_gb)
     for key, value in options.extra.items():

@@ -94,17 +94,18 @@ def checked_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None,
-                tolerate: bool = False) -> tuple[Optional[pd.DataFrame], Optional[FitResult], Context, str]:
+def load_inputs(source: str, results: Path, fit_path: Optional[Path] = None, tolerate: bool = False,
+                all_runs: bool = False) -> tuple[Optional[pd.DataFrame], Optional[FitResult], Context, str]:
     """(run table or None, FitResult, Context, why there is no fit) from a sweep (fitting it unless ``fit_path``)
     or a fit JSON file. With ``tolerate``, a sweep that cannot be fitted gives fit None and the reason
-    (the report is most needed for a first bad sweep); otherwise that is a ConfigError."""
+    (the report is most needed for a first bad sweep); otherwise that is a ConfigError. ``all_runs`` also reads
+    records of runs no longer in the sweep file's plan (see harness.store.load_table)."""
     from harness.store import load_table
 
     if source.endswith(".json"):
         fit, raw = read_fit_file(Path(source))
         return None, fit, context_from(raw), ""
-    table = checked_table(load_table(source, results))
+    table = checked_table(load_table(source, results, all_runs=all_runs))
     overrides = sweep_context(source, results)
     if fit_path:
         fit, raw = read_fit_file(fit_path)

@@ -168,8 +168,9 @@ def _not_a_number(result: dict) -> Optional[str]:
     return None
 
 
-def _trusted_result(run_dir: Path) -> Optional[dict]:
-    """A finished record fit for a table; a record beside an edited spec or with a non-number is left out (warning)."""
+def _trusted_result(run_dir: Path, problems: list[str]) -> Optional[dict]:
+    """A finished record fit for a table; a record beside an edited spec or with a non-number is left out (a warning,
+    and the reason appended to ``problems``)."""
     result = read_result(run_dir)
     if result is None:
         return None
@@ -178,6 +179,7 @@ def _trusted_result(run_dir: Path) -> Optional[dict]:
         problem = f"{run_dir / RESULT_FILE}: {bad}"
     if problem:
         warnings.warn(f"{problem}; record left out", stacklevel=3)
+        problems.append(problem)
         return None
     return result
 
@@ -190,13 +192,17 @@ def _table_row(result: dict) -> dict:
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
-    """The run table of one sweep directory: one row per finished record (see docs/CONTRACTS.md)."""
-    rows = [_table_row(r) for d in run_dirs(Path(path)) if (r := _trusted_result(d)) is not None]
+    """The run table of one sweep directory: one row per finished record (see docs/CONTRACTS.md). Records left out
+    (an edited spec, a non-number in a numeric field) are named in ``table.attrs["record_problems"]``."""
+    problems: list[str] = []
+    rows = [_table_row(r) for d in run_dirs(Path(path)) if (r := _trusted_result(d, problems)) is not None]
     columns = _TABLE_KEYS + ["N", "versions"]
     table = pd.DataFrame(rows, columns=columns)
     for col in _NUMERIC_KEYS + ["N"]:
         table[col] = pd.to_numeric(table[col], errors="coerce")
-    return table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True) if rows else table
+    table = table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True) if rows else table
+    table.attrs["record_problems"] = problems
+    return table
 
 
 def load_metrics(path: str | Path) -> pd.DataFrame:
@@ -237,7 +243,7 @@ def keep_planned(table: pd.DataFrame, sweep: SweepConfig, source: str) -> pd.Dat
     planned = {spec.run_id for spec in expand(sweep)}
     keep = table["run_id"].isin(planned)
     kept = table[keep].reset_index(drop=True)
-    kept.attrs["left_out"] = int((~keep).sum())
+    kept.attrs.update(table.attrs, left_out=int((~keep).sum()))
     if kept.attrs["left_out"]:
         warnings.warn(f"{source}: {kept.attrs['left_out']} record(s) of runs not in the current plan left out "
                       "(pass --all to include them)", stacklevel=3)

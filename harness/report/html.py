@@ -137,6 +137,10 @@ def _record_checks(table: pd.DataFrame) -> list[str]:
     if "status" in table and (table["status"] == "invalid").any():
         lines.append(f"{int((table['status'] == 'invalid').sum())} run(s) with a non-numeric N, D, C or loss "
                      "left out of the fit and figures.")
+    problems = table.attrs.get("record_problems") or []
+    if problems:
+        lines.append(f"{len(problems)} record(s) left out of the table, fit and figures: " + "; ".join(problems[:3])
+                     + (f" and {len(problems) - 3} more" if len(problems) > 3 else ""))
     return lines
 
 

@@ -67,7 +67,7 @@ def run_on_ray(sweep: SweepConfig, results_root: Path, options: RayOptions = Ray
                only: Optional[list[str]] = None) -> dict[str, int]:
     """Run every pending run (or those in ``only``) as Ray tasks and wait; counts by outcome."""
     validate(options)
-    root, pending = prepare(sweep, results_root)
+    root, pending = prepare(sweep, results_root, cuda=options.gpus_per_run > 0)
     if only is not None:
         pending = [s for s in pending if s.run_id in set(only)]
     launch_id = uuid.uuid4().hex[:8]

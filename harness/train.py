@@ -23,7 +23,7 @@ from accelerate.state import AcceleratorState, GradientState
 from tqdm.auto import tqdm
 
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
-from harness.data.corpus import TokenCorpus, load_corpus
+from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
 from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
@@ -96,17 +96,16 @@ def _loss(model: torch.nn.Module, windows: torch.Tensor, reduction: str = "mean"
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, eval_windows: np.ndarray, batch: int, device: torch.device) -> tuple[float, float]:
-    """Mean test loss (nats/token) and its standard error across sequences."""
+def evaluate(model: torch.nn.Module, eval_windows: np.ndarray, batch: int, device: torch.device,
+             documents: Optional[np.ndarray] = None) -> tuple[float, float]:
+    """Mean test loss (nats/token) and its standard error across sequences, clustered by ``documents``."""
     model.eval()
     per_seq = []
     for start in range(0, len(eval_windows), batch):
         losses = _loss(model, _to_tensor(eval_windows[start:start + batch], device), reduction="none")
         per_seq.append(losses.mean(dim=1).cpu())
     model.train()
-    values = torch.cat(per_seq).double()
-    se = float(values.std(unbiased=True) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
-    return float(values.mean()), se
+    return clustered_mean_se(torch.cat(per_seq).double().numpy(), documents)
 
 
 def _train_step(ctx: "_Run", step: int) -> float:
@@ -136,6 +135,7 @@ class _Run:
     order: BatchOrder
     train_windows: np.ndarray
     eval_windows: np.ndarray
+    eval_documents: Optional[np.ndarray] = None  # document of each eval window (clusters the SE)
 
 
 def _divergence(loss: float, best: float, step: int, spec: RunSpec) -> Optional[str]:
@@ -163,7 +163,8 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
         model = torch.compile(model)
     train_windows = corpus.sequences("train", spec.context_length)
     ctx = _Run(spec, accelerator, model, optimizer, BatchOrder(len(train_windows), spec.seed), train_windows,
-               corpus.eval_sequences(spec.context_length, spec.data.eval_tokens))
+               corpus.eval_sequences(spec.context_length, spec.data.eval_tokens),
+               corpus.eval_documents(spec.context_length, spec.data.eval_tokens))
     return ctx, corpus, state
 
 
@@ -182,7 +183,9 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         reset_metrics(run_dir / METRICS_FILE, state["step"])
     tracker = Tracker(options.use_wandb and main, spec.run_id, spec.sweep, spec.model_dump(mode="json"), run_dir)
     step, best, status, reason, final_eval = state["step"], state["best_loss"], "done", "", None
-    train_loss, t0, start_step = state["last_loss"], time.perf_counter(), state["step"]
+    # wall time and tokens/s cover the whole run: the time before a resume is kept in the checkpoint
+    train_loss, start_step = state["last_loss"], state["step"]
+    t0 = time.perf_counter() - state.get("elapsed_s", 0.0)
     bar = tqdm(total=spec.steps, initial=step, desc=spec.run_id[:40], leave=False, position=1, unit="step",
                disable=None if options.progress and main else True)
     while step < spec.steps:
@@ -196,7 +199,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         reason = _divergence(train_loss, best, step, spec)
         best = min(best, train_loss) if math.isfinite(train_loss) else best
         elapsed = time.perf_counter() - t0
-        row = _metrics_row(ctx, step, train_loss, elapsed, start_step, options)
+        row = _metrics_row(ctx, step, train_loss, elapsed, 0, options)
         if row and "eval_loss" in row:
             final_eval = (row["eval_loss"], row["eval_loss_se"])
         if row and main:
@@ -208,11 +211,12 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         if step % spec.checkpoint_interval == 0 and step < spec.steps:
             if main:
                 save_checkpoint(run_dir / "checkpoint.pt", acc.unwrap_model(ctx.model), ctx.optimizer,
-                                {"step": step, "best_loss": best, "last_loss": train_loss})
+                                {"step": step, "best_loss": best, "last_loss": train_loss,
+                                 "elapsed_s": time.perf_counter() - t0})
             acc.wait_for_everyone()
     bar.close()
     elapsed = time.perf_counter() - t0
-    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - start_step,
+    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step,
                      final_eval if step == spec.steps else None)
     result["resumed_from_step"] = start_step
     if main:
@@ -233,7 +237,7 @@ def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, 
            "tokens_per_s": (step - start) * tokens_per_step / max(elapsed, 1e-9)}
     if do_eval:
         row["eval_loss"], row["eval_loss_se"] = evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences,
-                                                         ctx.accelerator.device)
+                                                         ctx.accelerator.device, ctx.eval_documents)
     return row
 
 
@@ -247,7 +251,8 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
     spec, acc = ctx.spec, ctx.accelerator
     loss = se = None
     if status == "done":
-        loss, se = final_eval or evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device)
+        loss, se = final_eval or evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device,
+                                          ctx.eval_documents)
     flops = spec.flops
     tokens_per_s = steps_here * spec.batch_size * spec.context_length / max(elapsed, 1e-9)
     peak = peak_flops(acc.device)

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from tqdm.auto import tqdm
 
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
@@ -29,7 +28,7 @@ from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
 from harness.schedule import lr_factor, warmup_steps
 from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json
-from harness.tracking import Tracker
+from harness.tracking import Progress, Tracker
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ class TrainOptions:
     cache_root: Optional[Path] = None  # token cache; default <results>/.cache/tokens
     use_wandb: bool = False  # log to wandb (offline without an API key)
     save_model: bool = False  # save_pretrained() the final model into <run_dir>/model
-    progress: bool = True  # show a progress bar for the run
+    progress: bool = True  # show progress: a bar in a terminal, else a line every progress_interval_s
+    progress_interval_s: float = 30.0  # seconds between progress lines when stderr is not a terminal
     log_interval: int = 0  # steps between metrics rows; 0: about 100 rows per run
     keep_checkpoint: bool = False  # keep checkpoint.pt after the run finishes
     heartbeat: Optional[Callable[[], None]] = None  # called every step (renews a claim's lease)
@@ -186,14 +186,13 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
     # wall time and tokens/s cover the whole run: the time before a resume is kept in the checkpoint
     train_loss, start_step = state["last_loss"], state["step"]
     t0 = time.perf_counter() - state.get("elapsed_s", 0.0)
-    bar = tqdm(total=spec.steps, initial=step, desc=spec.run_id[:40], leave=False, position=1, unit="step",
-               disable=None if options.progress and main else True)
+    bar = Progress(spec.run_id, spec.steps, step, spec.batch_size * spec.context_length, options.progress and main,
+                   options.progress_interval_s)
     while step < spec.steps:
         for group in ctx.optimizer.param_groups:
             group["lr"] = spec.lr * lr_factor(step, spec.steps, spec.schedule)
         train_loss = _train_step(ctx, step)
         step += 1
-        bar.update(1)
         if options.heartbeat:
             options.heartbeat()
         reason = _divergence(train_loss, best, step, spec)
@@ -202,6 +201,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         row = _metrics_row(ctx, step, train_loss, elapsed, 0, options)
         if row and "eval_loss" in row:
             final_eval = (row["eval_loss"], row["eval_loss_se"])
+        bar.update(step, train_loss, final_eval[0] if final_eval else None)
         if row and main:
             _append_metrics(run_dir / METRICS_FILE, row)
             tracker.log(row)

@@ -140,3 +140,40 @@ def test_edited_corpus_is_not_silently_reused(tmp_path, sweep_file):
     (corpus / "doc000.txt").write_text("an edited document " * 50)
     with pytest.raises(ConfigError, match="corpus changed"):
         run_sweep(sweep, tmp_path / "results", options=QUIET)
+
+
+def test_progress_lines_when_output_is_redirected_to_a_file(sweep_file, tmp_path):
+    import contextlib
+
+    from harness.train import train
+
+    [spec] = expand(load_sweep(sweep_file()), cuda=False)
+    log = tmp_path / "log.txt"
+    with open(log, "w") as handle, contextlib.redirect_stderr(handle):
+        train(spec, tmp_path / "tiny" / spec.run_id, TrainOptions(progress=True, progress_interval_s=0.001))
+    lines = [line for line in log.read_text().splitlines() if line.startswith(spec.run_id)]
+    assert len(lines) >= spec.steps // 2  # a line per ~interval; here nearly every step
+    last = lines[-1]
+    for part in (f"step {spec.steps}/{spec.steps}", f"tokens {spec.tokens:.4g}", "train_loss ", "tok/s ", "ETA 0:00:00"):
+        assert part in last, last
+    assert "eval_loss –" not in last  # the final eval is reported
+    assert "\r" not in log.read_text()  # no bar redraws in a log file
+
+
+def test_progress_bar_in_a_terminal_shows_loss_and_tokens_per_s():
+    import io
+    import time
+
+    from harness.tracking import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = Progress("run", total=10, initial=0, tokens_per_step=256, enabled=True, stream=stream)
+    for step in range(1, 4):
+        time.sleep(0.12)  # past tqdm's minimum redraw interval
+        progress.update(step, 2.5, None)
+    progress.close()
+    assert "loss=2.5000" in stream.getvalue() and "tok_s=" in stream.getvalue()

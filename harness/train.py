@@ -23,6 +23,7 @@ from accelerate.state import AcceleratorState, GradientState
 
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
+from harness.data.tokenizers import save_hf_tokenizer
 from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
@@ -220,7 +221,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
                      final_eval if step == spec.steps else None)
     result["resumed_from_step"] = start_step
     if main:
-        _finish_files(ctx, run_dir, result, options)
+        _finish_files(ctx, run_dir, result, options, corpus)
     tracker.summary(result)
     tracker.finish()
     return result
@@ -277,9 +278,17 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
     }
 
 
-def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions) -> None:
+def _save_model(ctx: _Run, corpus: TokenCorpus, directory: Path) -> None:
+    """A self-contained Hugging Face checkpoint: the model (eos_token_id set) and its tokenizer beside it."""
+    model = ctx.accelerator.unwrap_model(ctx.model)
+    model.config.eos_token_id = corpus.eos_id
+    model.save_pretrained(directory)
+    save_hf_tokenizer(ctx.spec.data, corpus.cache_dir, directory)
+
+
+def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions, corpus: TokenCorpus) -> None:
     if options.save_model and result["status"] == "done":
-        ctx.accelerator.unwrap_model(ctx.model).save_pretrained(run_dir / "model")
+        _save_model(ctx, corpus, run_dir / "model")
     atomic_write_json(run_dir / RESULT_FILE, result)
     if not options.keep_checkpoint:
         (run_dir / "checkpoint.pt").unlink(missing_ok=True)

@@ -65,15 +65,43 @@ def test_gradient_accumulation_matches_full_batch(sweep_file, tmp_path):
 
 
 def test_save_pretrained_model_reloads(sweep_file, tmp_path):
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     sweep = load_sweep(sweep_file())
     run_sweep(sweep, tmp_path / "results", options=WorkerOptions(TrainOptions(progress=False, save_model=True)))
     [run_dir] = list((tmp_path / "results" / "tiny").iterdir())
     model = AutoModelForCausalLM.from_pretrained(run_dir / "model")
     assert sum(p.numel() for p in model.parameters()) == json.loads((run_dir / "result.json").read_text())["N_total"]
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")  # synthetic: the V symbols s0 … s15
+    ids = tokenizer("s3 s15 s0")["input_ids"]
+    assert ids == [3, 15, 0] and len(tokenizer) == model.config.vocab_size == 16
+    assert model.config.eos_token_id is None  # the synthetic language has no end of document
     with torch.no_grad():
-        assert torch.isfinite(model(input_ids=torch.zeros(1, 8, dtype=torch.long)).logits).all()
+        assert torch.isfinite(model(input_ids=torch.tensor([ids])).logits).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tokenizer", ["byte", "bpe"])
+def test_saved_model_is_self_contained_for_text(tmp_path, sweep_file, tokenizer):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.data.tokenizers import ByteTokenizer, BpeTokenizer
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, doc in enumerate(_documents(120)):
+        (corpus / f"doc{i:03d}.txt").write_text(doc)
+    sweep = _text_sweep(tmp_path, sweep_file, {"source": "text", "path": str(corpus), "tokenizer": tokenizer,
+                                               "bpe_vocab_size": 300})
+    run_sweep(sweep, tmp_path / "results", options=WorkerOptions(TrainOptions(progress=False, save_model=True)))
+    [model_dir] = list((tmp_path / "results" / "tiny").glob("*/model"))
+    model, hf = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    [cache] = [p for p in (tmp_path / "results" / ".cache" / "tokens").glob("text-*") if p.is_dir()]
+    ours = ByteTokenizer() if tokenizer == "byte" else BpeTokenizer.load(cache / "tokenizer.json", 300)
+    text = "the scaling law of loss, über tokens."
+    assert hf(text)["input_ids"] == ours.encode([text])[0].tolist()
+    assert model.config.eos_token_id == hf.eos_token_id == ours.eos_id
+    assert hf.decode(hf(text)["input_ids"]) == text
 
 
 def test_wandb_offline_run_grouped_by_sweep_and_no_secret(sweep_file, tmp_path, monkeypatch):

@@ -88,12 +88,9 @@ def vocab_size_of(data: DataConfig) -> int:
         return 257
     if data.tokenizer == "bpe":
         return data.bpe_vocab_size
-    try:
-        from transformers import AutoTokenizer
+    from harness.data.tokenizers import PretrainedTokenizer
 
-        return len(AutoTokenizer.from_pretrained(data.tokenizer_name))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"data.tokenizer_name: cannot load '{data.tokenizer_name}' ({type(exc).__name__})") from None
+    return PretrainedTokenizer(data.tokenizer_name).vocab_size
 
 
 def peak_lr(rule: LRConfig, d_model: int) -> float:

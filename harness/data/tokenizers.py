@@ -131,11 +131,14 @@ class PretrainedTokenizer:
         """Load the tokenizer; ConfigError naming ``tokenizer_name`` if it cannot be found."""
         from transformers import AutoTokenizer
 
-        try:
-            self.hf = AutoTokenizer.from_pretrained(name)
-        except (OSError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ConfigError(f"data.tokenizer_name: cannot load tokenizer '{name}': {first}") from None
+        from harness.data.sources import OFFLINE_HINT, first_line, hub_access
+
+        with hub_access() as online:
+            try:
+                self.hf = AutoTokenizer.from_pretrained(name)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"data.tokenizer_name: cannot load tokenizer '{name}': {first_line(exc)}"
+                                  f"{'' if online else OFFLINE_HINT}") from None
         self.name = f"pretrained:{name}"
         self.vocab_size = len(self.hf)
         self.eos_id = self.hf.eos_token_id if self.hf.eos_token_id is not None else self.hf.sep_token_id

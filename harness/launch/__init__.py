@@ -74,7 +74,8 @@ def run_spec_task(spec: dict, root: str, owner: str, lease_s: float, use_wandb: 
 
         torch.set_num_threads(threads)
     run = RunSpec.model_validate(spec)
-    options = WorkerOptions(TrainOptions(use_wandb=use_wandb, progress=False), lease_s=lease_s)
+    # job logs are files: progress=True prints a line per run every progress_interval_s (no bar)
+    options = WorkerOptions(TrainOptions(use_wandb=use_wandb, progress=True), lease_s=lease_s)
     return {"run_id": run.run_id, "state": run_one(run, Path(root), owner, options)}
 
 

@@ -163,8 +163,8 @@ class LRConfig(Strict):
             raise ValueError("rule 'table' needs a non-empty 'table' of d_model: lr")
         if any(w < 1 for w in self.table):
             raise ValueError("widths (keys) in 'table' must be positive integers")
-        if any(not (0 < v <= 10) for v in self.table.values()):
-            raise ValueError("learning rates in 'table' must be positive and at most 10")
+        if any(not (v > 0) for v in self.table.values()):
+            raise ValueError("learning rates in 'table' must be positive and finite")
         return self
 
 

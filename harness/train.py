@@ -20,16 +20,16 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from tqdm.auto import tqdm
 
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
-from harness.data.corpus import TokenCorpus, load_corpus
+from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
+from harness.data.tokenizers import save_hf_tokenizer
 from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
 from harness.schedule import lr_factor, warmup_steps
 from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json
-from harness.tracking import Tracker
+from harness.tracking import Progress, Tracker
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class TrainOptions:
     cache_root: Optional[Path] = None  # token cache; default <results>/.cache/tokens
     use_wandb: bool = False  # log to wandb (offline without an API key)
     save_model: bool = False  # save_pretrained() the final model into <run_dir>/model
-    progress: bool = True  # show a progress bar for the run
+    progress: bool = True  # show progress: a bar in a terminal, else a line every progress_interval_s
+    progress_interval_s: float = 30.0  # seconds between progress lines when stderr is not a terminal
     log_interval: int = 0  # steps between metrics rows; 0: about 100 rows per run
     keep_checkpoint: bool = False  # keep checkpoint.pt after the run finishes
     heartbeat: Optional[Callable[[], None]] = None  # called every step (renews a claim's lease)
@@ -97,17 +98,16 @@ def _loss(model: torch.nn.Module, windows: torch.Tensor, reduction: str = "mean"
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, eval_windows: np.ndarray, batch: int, device: torch.device) -> tuple[float, float]:
-    """Mean test loss (nats/token) and its standard error across sequences."""
+def evaluate(model: torch.nn.Module, eval_windows: np.ndarray, batch: int, device: torch.device,
+             documents: Optional[np.ndarray] = None) -> tuple[float, float]:
+    """Mean test loss (nats/token) and its standard error across sequences, clustered by ``documents``."""
     model.eval()
     per_seq = []
     for start in range(0, len(eval_windows), batch):
         losses = _loss(model, _to_tensor(eval_windows[start:start + batch], device), reduction="none")
         per_seq.append(losses.mean(dim=1).cpu())
     model.train()
-    values = torch.cat(per_seq).double()
-    se = float(values.std(unbiased=True) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
-    return float(values.mean()), se
+    return clustered_mean_se(torch.cat(per_seq).double().numpy(), documents)
 
 
 def _train_step(ctx: "_Run", step: int) -> float:
@@ -137,6 +137,7 @@ class _Run:
     order: BatchOrder
     train_windows: np.ndarray
     eval_windows: np.ndarray
+    eval_documents: Optional[np.ndarray] = None  # document of each eval window (clusters the SE)
 
 
 def _divergence(loss: float, best: float, step: int, spec: RunSpec) -> Optional[str]:
@@ -164,7 +165,8 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
         model = torch.compile(model)
     train_windows = corpus.sequences("train", spec.context_length)
     ctx = _Run(spec, accelerator, model, optimizer, BatchOrder(len(train_windows), spec.seed), train_windows,
-               corpus.eval_sequences(spec.context_length, spec.data.eval_tokens))
+               corpus.eval_sequences(spec.context_length, spec.data.eval_tokens),
+               corpus.eval_documents(spec.context_length, spec.data.eval_tokens))
     return ctx, corpus, state
 
 
@@ -183,23 +185,25 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         reset_metrics(run_dir / METRICS_FILE, state["step"])
     tracker = Tracker(options.use_wandb and main, spec.run_id, spec.sweep, spec.model_dump(mode="json"), run_dir)
     step, best, status, reason, final_eval = state["step"], state["best_loss"], "done", "", None
-    train_loss, t0, start_step = state["last_loss"], time.perf_counter(), state["step"]
-    bar = tqdm(total=spec.steps, initial=step, desc=spec.run_id[:40], leave=False, position=1, unit="step",
-               disable=None if options.progress and main else True)
+    # wall time and tokens/s cover the whole run: the time before a resume is kept in the checkpoint
+    train_loss, start_step = state["last_loss"], state["step"]
+    t0 = time.perf_counter() - state.get("elapsed_s", 0.0)
+    bar = Progress(spec.run_id, spec.steps, step, spec.batch_size * spec.context_length, options.progress and main,
+                   options.progress_interval_s)
     while step < spec.steps:
         for group in ctx.optimizer.param_groups:
             group["lr"] = spec.lr * lr_factor(step, spec.steps, spec.schedule)
         train_loss = _train_step(ctx, step)
         step += 1
-        bar.update(1)
         if options.heartbeat:
             options.heartbeat()
         reason = _divergence(train_loss, best, step, spec)
         best = min(best, train_loss) if math.isfinite(train_loss) else best
         elapsed = time.perf_counter() - t0
-        row = _metrics_row(ctx, step, train_loss, elapsed, start_step, options)
+        row = _metrics_row(ctx, step, train_loss, elapsed, 0, options)
         if row and "eval_loss" in row:
             final_eval = (row["eval_loss"], row["eval_loss_se"])
+        bar.update(step, train_loss, final_eval[0] if final_eval else None)
         if row and main:
             _append_metrics(run_dir / METRICS_FILE, row)
             tracker.log(row)
@@ -209,15 +213,16 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         if step % spec.checkpoint_interval == 0 and step < spec.steps:
             if main:
                 save_checkpoint(run_dir / "checkpoint.pt", acc.unwrap_model(ctx.model), ctx.optimizer,
-                                {"step": step, "best_loss": best, "last_loss": train_loss})
+                                {"step": step, "best_loss": best, "last_loss": train_loss,
+                                 "elapsed_s": time.perf_counter() - t0})
             acc.wait_for_everyone()
     bar.close()
     elapsed = time.perf_counter() - t0
-    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - start_step,
+    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step,
                      final_eval if step == spec.steps else None)
     result["resumed_from_step"] = start_step
     if main:
-        _finish_files(ctx, run_dir, result, options)
+        _finish_files(ctx, run_dir, result, options, corpus)
     tracker.summary(result)
     tracker.finish()
     return result
@@ -234,7 +239,7 @@ def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, 
            "tokens_per_s": (step - start) * tokens_per_step / max(elapsed, 1e-9)}
     if do_eval:
         row["eval_loss"], row["eval_loss_se"] = evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences,
-                                                         ctx.accelerator.device)
+                                                         ctx.accelerator.device, ctx.eval_documents)
     return row
 
 
@@ -248,7 +253,8 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
     spec, acc = ctx.spec, ctx.accelerator
     loss = se = None
     if status == "done":
-        loss, se = final_eval or evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device)
+        loss, se = final_eval or evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device,
+                                          ctx.eval_documents)
     flops = spec.flops
     tokens_per_s = steps_here * spec.batch_size * spec.context_length / max(elapsed, 1e-9)
     peak = peak_flops(acc.device)
@@ -273,9 +279,17 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
     }
 
 
-def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions) -> None:
+def _save_model(ctx: _Run, corpus: TokenCorpus, directory: Path) -> None:
+    """A self-contained Hugging Face checkpoint: the model (eos_token_id set) and its tokenizer beside it."""
+    model = ctx.accelerator.unwrap_model(ctx.model)
+    model.config.eos_token_id = corpus.eos_id
+    model.save_pretrained(directory)
+    save_hf_tokenizer(ctx.spec.data, corpus.cache_dir, directory)
+
+
+def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions, corpus: TokenCorpus) -> None:
     if options.save_model and result["status"] == "done":
-        ctx.accelerator.unwrap_model(ctx.model).save_pretrained(run_dir / "model")
+        _save_model(ctx, corpus, run_dir / "model")
     with (options.commit or nullcontext)():
         atomic_write_json(run_dir / RESULT_FILE, result)
     if not options.keep_checkpoint:

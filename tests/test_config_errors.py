@@ -43,6 +43,25 @@ BAD_OVERRIDES = [
     ({"budgets": {"tokens": [1e12]}, "max_tokens_per_run": 1e9}, "max_tokens_per_run"),
     ({"model": {"shapes": [{"n_layer": l, "d_model": 32, "n_head": 2} for l in range(1, 60)]},
       "budgets": {"tokens": [1e4 * i for i in range(1, 60)]}}, "max_runs"),
+    # bounds checked at plan time instead of failing at train time
+    ({"training": {"batch_tokens": 10**14}}, "training.batch_tokens"),
+    ({"budgets": {"tokens": [100]}, "training": {"batch_tokens": 2**20}, "max_tokens_per_run": 1e5},
+     "max_tokens_per_run"),  # one whole batch is 1e6 tokens: the rounded budget is checked
+    ({"training": {"seeds": [2**64]}}, "training.seeds"),
+    ({"training": {"seeds": [2**32]}}, "training.seeds"),
+    ({"data": {"synthetic": {"seed": 2**64}}}, "data.synthetic.seed"),
+    ({"model": {"shapes": [{"n_layer": 2, "d_model": 32, "n_head": 2, "d_ff": 10**12}]}}, "d_ff"),
+    ({"training": {"lr": {"base": float("inf")}}}, "training.lr.base"),
+    ({"training": {"optimizer": {"eps": float("inf")}}}, "training.optimizer.eps"),
+    ({"training": {"spike_factor": float("inf")}}, "training.spike_factor"),
+    ({"training": {"lr": {"rule": "table", "table": {32: float("inf")}}}}, "table"),
+    ({"training": {"lr": {"rule": "table", "table": {0: 1e-3, 64: 1e-3}}}}, "table"),
+    ({"training": {"lr": {"rule": "table", "table": {-32: 1e-3}}}}, "table"),
+    ({"data": {"split_seed": 10**70}}, "data.split_seed"),
+    ({"model": {"shapes": [], "sizes": [1e12]}}, "sizer's reach"),
+    ({"model": {"shapes": [], "sizes": [1e3]}, "data": {"synthetic": {"vocab_size": 4096, "order": 1}}}, "1000"),
+    ({"model": {"shapes": [], "sizes": [1e4 + i for i in range(900)]}, "budgets": {"tokens": [1e4, 2e4, 3e4]}},
+     "max_runs"),
 ]
 
 RAW_BAD_FILES = [
@@ -52,6 +71,9 @@ RAW_BAD_FILES = [
     ("name: [unclosed\n", "YAML"),
     ("", "mapping"),
     ("name: x\nname: y\n: :\n\t- tab", "YAML"),
+    ("name: x\ndescription: a\x01b\n", "YAML"),
+    (f"{yaml.safe_dump(TINY_SWEEP)}name: elsewhere\n", "name: duplicate key"),
+    ("name: x\nbudgets: {tokens: [1000, 2000], tokens: [5]}\n", "line 2: budgets.tokens: duplicate key"),
 ]
 
 
@@ -118,3 +140,25 @@ def test_data_mistakes_are_found_before_any_run_is_claimed(tmp_path, capsys, wor
     code, err = _run_cli(["run", str(path), "--results", str(results), "--no-wandb", "--workers", workers], capsys)
     _assert_one_line_error(code, err, path, "eval_tokens")
     assert not (results / "tiny").exists()  # no run directory, spec or claim was written
+
+
+def test_field_errors_name_the_yaml_line(tmp_path, capsys):
+    text = yaml.safe_dump(TINY_SWEEP, sort_keys=False).replace("context_length: 16", "context_length: -16")
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "context_length" in l)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code, err = _run_cli(["plan", str(path)], capsys)
+    _assert_one_line_error(code, err, path, f"line {line}: data.context_length")
+
+
+def test_huge_size_list_fails_fast(tmp_path, capsys):
+    import time
+
+    path = tmp_path / "many.yaml"
+    sizes = ", ".join(str(10_000 + i) for i in range(70_000))
+    path.write_text(yaml.safe_dump(deep_update(TINY_SWEEP, {"model": {"shapes": []}})).replace("shapes: []",
+                                                                                         f"sizes: [{sizes}]"))
+    start = time.perf_counter()
+    code, err = _run_cli(["plan", str(path)], capsys)
+    assert code == 2 and "model.sizes" in err
+    assert time.perf_counter() - start < 10

@@ -173,3 +173,36 @@ def test_hf_unreachable_hub_or_missing_local_path_is_a_config_error(monkeypatch,
         list(iter_documents(DataConfig(source="hf", path="someone/corpus")))
     with pytest.raises(ConfigError, match=r"^data\.path: no dataset"):
         list(iter_documents(DataConfig(source="hf", path=str(tmp_path / "missing" / "*.parquet"))))
+
+
+@pytest.mark.parametrize("data", [{"source": "hf", "path": "someuser/not-cached-dataset"},
+                                  {"source": "python-stdlib", "tokenizer": "pretrained",
+                                   "tokenizer_name": "someuser/not-cached-tokenizer"}], ids=["dataset", "tokenizer"])
+def test_unreachable_hub_fails_fast_with_one_line(sweep_file, capfd, monkeypatch, data):
+    import time
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _http
+
+    from harness.cli import main
+
+    class NoSleep:  # records huggingface_hub's retry back-off instead of sleeping through it
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        def sleep(self, seconds):
+            slept.append(seconds)
+
+    slept = []
+    monkeypatch.setattr(_http, "time", NoSleep())
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens: connection refused
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    path = sweep_file({"data": data})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plan", str(path)] if data["source"] == "python-stdlib" else ["run", str(path), "--results",
+                                                                          str(path.parent / "r"), "--no-wandb"])
+    err = capfd.readouterr().err.strip()
+    assert exit_info.value.code == 2 and slept == []  # no retries
+    assert len(err.splitlines()) == 1 and "Retrying" not in err, err
+    assert "unreachable" in err and ("data.path" in err or "data.tokenizer_name" in err)
+    assert constants.HF_HUB_OFFLINE is False  # offline mode was only for the call

@@ -65,15 +65,43 @@ def test_gradient_accumulation_matches_full_batch(sweep_file, tmp_path):
 
 
 def test_save_pretrained_model_reloads(sweep_file, tmp_path):
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     sweep = load_sweep(sweep_file())
     run_sweep(sweep, tmp_path / "results", options=WorkerOptions(TrainOptions(progress=False, save_model=True)))
     [run_dir] = list((tmp_path / "results" / "tiny").iterdir())
     model = AutoModelForCausalLM.from_pretrained(run_dir / "model")
     assert sum(p.numel() for p in model.parameters()) == json.loads((run_dir / "result.json").read_text())["N_total"]
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "model")  # synthetic: the V symbols s0 … s15
+    ids = tokenizer("s3 s15 s0")["input_ids"]
+    assert ids == [3, 15, 0] and len(tokenizer) == model.config.vocab_size == 16
+    assert model.config.eos_token_id is None  # the synthetic language has no end of document
     with torch.no_grad():
-        assert torch.isfinite(model(input_ids=torch.zeros(1, 8, dtype=torch.long)).logits).all()
+        assert torch.isfinite(model(input_ids=torch.tensor([ids])).logits).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tokenizer", ["byte", "bpe"])
+def test_saved_model_is_self_contained_for_text(tmp_path, sweep_file, tokenizer):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.data.tokenizers import ByteTokenizer, BpeTokenizer
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, doc in enumerate(_documents(120)):
+        (corpus / f"doc{i:03d}.txt").write_text(doc)
+    sweep = _text_sweep(tmp_path, sweep_file, {"source": "text", "path": str(corpus), "tokenizer": tokenizer,
+                                               "bpe_vocab_size": 300})
+    run_sweep(sweep, tmp_path / "results", options=WorkerOptions(TrainOptions(progress=False, save_model=True)))
+    [model_dir] = list((tmp_path / "results" / "tiny").glob("*/model"))
+    model, hf = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    [cache] = [p for p in (tmp_path / "results" / ".cache" / "tokens").glob("text-*") if p.is_dir()]
+    ours = ByteTokenizer() if tokenizer == "byte" else BpeTokenizer.load(cache / "tokenizer.json", 300)
+    text = "the scaling law of loss, über tokens."
+    assert hf(text)["input_ids"] == ours.encode([text])[0].tolist()
+    assert model.config.eos_token_id == hf.eos_token_id == ours.eos_id
+    assert hf.decode(hf(text)["input_ids"]) == text
 
 
 def test_wandb_offline_run_grouped_by_sweep_and_no_secret(sweep_file, tmp_path, monkeypatch):
@@ -140,3 +168,40 @@ def test_edited_corpus_is_not_silently_reused(tmp_path, sweep_file):
     (corpus / "doc000.txt").write_text("an edited document " * 50)
     with pytest.raises(ConfigError, match="corpus changed"):
         run_sweep(sweep, tmp_path / "results", options=QUIET)
+
+
+def test_progress_lines_when_output_is_redirected_to_a_file(sweep_file, tmp_path):
+    import contextlib
+
+    from harness.train import train
+
+    [spec] = expand(load_sweep(sweep_file()), cuda=False)
+    log = tmp_path / "log.txt"
+    with open(log, "w") as handle, contextlib.redirect_stderr(handle):
+        train(spec, tmp_path / "tiny" / spec.run_id, TrainOptions(progress=True, progress_interval_s=0.001))
+    lines = [line for line in log.read_text().splitlines() if line.startswith(spec.run_id)]
+    assert len(lines) >= spec.steps // 2  # a line per ~interval; here nearly every step
+    last = lines[-1]
+    for part in (f"step {spec.steps}/{spec.steps}", f"tokens {spec.tokens:.4g}", "train_loss ", "tok/s ", "ETA 0:00:00"):
+        assert part in last, last
+    assert "eval_loss –" not in last  # the final eval is reported
+    assert "\r" not in log.read_text()  # no bar redraws in a log file
+
+
+def test_progress_bar_in_a_terminal_shows_loss_and_tokens_per_s():
+    import io
+    import time
+
+    from harness.tracking import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = Progress("run", total=10, initial=0, tokens_per_step=256, enabled=True, stream=stream)
+    for step in range(1, 4):
+        time.sleep(0.12)  # past tqdm's minimum redraw interval
+        progress.update(step, 2.5, None)
+    progress.close()
+    assert "loss=2.5000" in stream.getvalue() and "tok_s=" in stream.getvalue()

@@ -65,6 +65,21 @@ class TokenCorpus:
                 f"({len(self.test)} tokens), {wanted} needed; lower eval_tokens or raise test_fraction")
         return windows[:wanted]
 
+    def eval_documents(self, context_length: int, eval_tokens: int) -> np.ndarray:
+        """Document index of each eval window (the document its first token belongs to), for a clustered SE.
+
+        Documents end with the eos id; the synthetic source, and a tokenizer without eos, make every
+        window its own document.
+        """
+        count = len(self.eval_sequences(context_length, eval_tokens))
+        width = context_length + 1
+        if self.eos_id is None:
+            return np.arange(count)
+        ids = np.asarray(self.test[: count * width])
+        ends = ids == self.eos_id
+        document_of_token = np.cumsum(ends) - ends  # an eos belongs to the document it ends
+        return document_of_token[::width][:count]
+
     def bits_per_byte(self, nats_per_token: float) -> float:
         """Convert a loss in nats/token to bits/byte with this corpus's bytes_per_token."""
         return nats_per_token / math.log(2) / self.bytes_per_token
@@ -156,3 +171,19 @@ def _build_synthetic(cfg: DataConfig, directory: Path) -> dict[str, Any]:
                         f"seed={syn.seed} context={cfg.context_length}"),
         "config": cache_payload(cfg),
     }
+
+
+def clustered_mean_se(values: np.ndarray, clusters: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean of per-window losses and its cluster-robust standard error (windows of one document correlate).
+
+    SE = sqrt(G/(G-1) · Σ_g (Σ_{i∈g} (x_i − mean))²) / n over G clusters; with every window its own
+    cluster this is the usual std(ddof=1)/sqrt(n). NaN with fewer than two clusters.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean())
+    groups = np.arange(len(x)) if clusters is None else np.unique(np.asarray(clusters), return_inverse=True)[1]
+    sums = np.bincount(groups, weights=x - mean)
+    g = len(sums)
+    if g < 2:
+        return mean, float("nan")
+    return mean, float(np.sqrt(g / (g - 1) * (sums ** 2).sum()) / len(x))

@@ -16,17 +16,26 @@ Documents per source:
   folder or glob of parquet / json(l) / csv / txt files (txt: one line per row, as in ``datasets``).
 - ``python-stdlib``: each ``.py`` file of the running interpreter's standard library
   (``site-packages`` excluded), sorted by relative path.
+
+Hub access (datasets here, pretrained tokenizers in :mod:`harness.data.tokenizers`) goes through
+:func:`hub_access`: the retry logs of ``huggingface_hub``/``datasets`` are silenced and, when the Hub
+cannot be reached, offline mode is switched on for the call, so a cached copy still loads and a
+missing one fails at once with one line instead of a minute of retries.
 """
 from __future__ import annotations
 
 import glob
 import hashlib
 import itertools
+import logging
 import re
+import socket
 import sys
 import sysconfig
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import urlparse
 
 from harness.errors import ConfigError
 
@@ -223,11 +232,58 @@ def _load_data_files(files: list[Path], streaming: bool) -> Any:
 def _load_from_hub(cfg: DataConfig) -> Any:
     import datasets
 
+    with hub_access() as online:
+        try:
+            return datasets.load_dataset(cfg.path, cfg.hf_config, split=cfg.hf_split, streaming=cfg.streaming)
+        except (FileNotFoundError, ConnectionError, OSError, ValueError) as exc:
+            raise ConfigError(f"data.path: cannot load hub dataset '{cfg.path}': {first_line(exc)}"
+                              f"{'' if online else OFFLINE_HINT}") from None
+
+
+OFFLINE_HINT = " (the Hub is unreachable and no cached copy was found; give a local path or fetch it first)"
+_QUIET_LOGGERS = ("huggingface_hub", "datasets", "transformers", "httpx")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """True when offline mode is on (nothing to reach) or a TCP connection to the Hub endpoint succeeds."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return True
+    url = urlparse(constants.ENDPOINT)
     try:
-        return datasets.load_dataset(cfg.path, cfg.hf_config, split=cfg.hf_split, streaming=cfg.streaming)
-    except (FileNotFoundError, ConnectionError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"data.path: cannot load hub dataset '{cfg.path}': {first}") from None
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def hub_access() -> Iterator[bool]:
+    """Quiet, fail-fast Hub access: yields whether the Hub is reachable (offline mode is used if not)."""
+    import datasets.config
+    from huggingface_hub import constants
+
+    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    saved = constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE
+    online = hub_reachable()
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        if not online:
+            constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+        yield online
+    finally:
+        constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _pick_split(dataset: Any, split: str) -> Any:

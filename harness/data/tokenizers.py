@@ -3,6 +3,10 @@
 All three share one small interface: ``name``, ``vocab_size`` (the model's vocabulary, eos included),
 ``eos_id`` (the id that ends every document in the token cache, or None), ``encode(texts)`` (a batch
 of documents to a list of 1-D int64 arrays, without eos) and ``save(directory)``.
+
+:func:`save_hf_tokenizer` writes a ``transformers`` tokenizer beside a saved model, so that
+``AutoTokenizer.from_pretrained(model_dir)`` gives the exact ids the model was trained on (for the
+synthetic source: a word-level tokenizer over its symbols ``s0 … s{V-1}``).
 """
 from __future__ import annotations
 
@@ -54,6 +58,18 @@ class ByteTokenizer:
         """Bytes back to text (eos and invalid UTF-8 replaced)."""
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
 
+    def hf_tokenizer(self) -> "object":
+        """A PreTrainedTokenizerFast giving the same ids: byte b → id b, eos → 256."""
+        from tokenizers import Tokenizer as HFTokenizer, decoders, models, pre_tokenizers
+        from transformers import PreTrainedTokenizerFast
+
+        alphabet = _byte_alphabet()
+        backend = HFTokenizer(models.BPE(vocab={alphabet[b]: b for b in range(256)} | {EOS_TOKEN: 256}, merges=[]))
+        backend.add_special_tokens([EOS_TOKEN])
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        backend.decoder = decoders.ByteLevel()
+        return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS_TOKEN)
+
 
 class BpeTokenizer:
     """A byte-level BPE (HF ``tokenizers``) trained on the training documents only."""
@@ -101,6 +117,12 @@ class BpeTokenizer:
         """Ids back to text."""
         return self.backend.decode(list(ids))
 
+    def hf_tokenizer(self) -> "object":
+        """The trained BPE as a PreTrainedTokenizerFast with its eos token."""
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast(tokenizer_object=self.backend, eos_token=EOS_TOKEN)
+
 
 class PretrainedTokenizer:
     """Any ``transformers.AutoTokenizer`` by hub name or local folder."""
@@ -109,11 +131,14 @@ class PretrainedTokenizer:
         """Load the tokenizer; ConfigError naming ``tokenizer_name`` if it cannot be found."""
         from transformers import AutoTokenizer
 
-        try:
-            self.hf = AutoTokenizer.from_pretrained(name)
-        except (OSError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ConfigError(f"data.tokenizer_name: cannot load tokenizer '{name}': {first}") from None
+        from harness.data.sources import OFFLINE_HINT, first_line, hub_access
+
+        with hub_access() as online:
+            try:
+                self.hf = AutoTokenizer.from_pretrained(name)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"data.tokenizer_name: cannot load tokenizer '{name}': {first_line(exc)}"
+                                  f"{'' if online else OFFLINE_HINT}") from None
         self.name = f"pretrained:{name}"
         self.vocab_size = len(self.hf)
         self.eos_id = self.hf.eos_token_id if self.hf.eos_token_id is not None else self.hf.sep_token_id
@@ -133,6 +158,10 @@ class PretrainedTokenizer:
         """Ids back to text."""
         return self.hf.decode(list(ids))
 
+    def hf_tokenizer(self) -> "object":
+        """The pretrained tokenizer itself."""
+        return self.hf
+
 
 def make_tokenizer(cfg: DataConfig, train_documents: Callable[[], Iterable[str]]) -> Tokenizer:
     """Build the configured tokenizer; ``train_documents()`` is only called (once) to train a BPE."""
@@ -149,3 +178,31 @@ def load_tokenizer(cfg: DataConfig, entry_dir: Path) -> Tokenizer:
     if cfg.tokenizer == "bpe":
         return BpeTokenizer.load(Path(entry_dir) / TOKENIZER_FILE, cfg.bpe_vocab_size)
     return make_tokenizer(cfg, lambda: [])
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's byte → printable character map, the one ByteLevel pre-tokenisation uses."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return bytes_to_unicode()
+
+
+def symbol_hf_tokenizer(vocab_size: int) -> "object":
+    """A word-level PreTrainedTokenizerFast over the synthetic symbols: 's0 s1 …' ↔ ids 0, 1, …"""
+    from tokenizers import Tokenizer as HFTokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"s{i}": i for i in range(vocab_size)}
+    backend = HFTokenizer(models.WordLevel(vocab=vocab, unk_token="s0"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.decoder = decoders.WordPiece(prefix="##")  # joins tokens with spaces
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="s0")
+
+
+def save_hf_tokenizer(cfg: DataConfig, entry_dir: Path | None, directory: Path) -> None:
+    """Write the run's tokenizer with ``save_pretrained`` into ``directory`` (beside a saved model)."""
+    if cfg.source == "synthetic":
+        tokenizer = symbol_hf_tokenizer(cfg.synthetic.vocab_size)
+    else:
+        tokenizer = load_tokenizer(cfg, Path(entry_dir) if entry_dir else Path(directory)).hf_tokenizer()
+    tokenizer.save_pretrained(str(directory))

@@ -23,11 +23,14 @@ _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=@+/-]{1,128}$")
 _SECRET_HINTS = ("key", "token", "secret", "password")
 
 
-def prepare(sweep: SweepConfig, results_root: Path) -> tuple[Path, list[RunSpec]]:
-    """The sweep's results directory (created) and its runs that have no finished record yet."""
+def prepare(sweep: SweepConfig, results_root: Path, cuda: bool | None = None) -> tuple[Path, list[RunSpec]]:
+    """The sweep's results directory (created) and its runs that have no finished record yet.
+
+    ``cuda``: whether the jobs train on GPUs (resolves ``precision: auto``; default: this machine's).
+    """
     from harness.sweep import check_stored_spec
 
-    specs = expand(sweep)
+    specs = expand(sweep, cuda=cuda)
     root = sweep_dir(results_root, sweep.name)
     root.mkdir(parents=True, exist_ok=True)
     for spec in specs:
@@ -71,7 +74,8 @@ def run_spec_task(spec: dict, root: str, owner: str, lease_s: float, use_wandb: 
 
         torch.set_num_threads(threads)
     run = RunSpec.model_validate(spec)
-    options = WorkerOptions(TrainOptions(use_wandb=use_wandb, progress=False), lease_s=lease_s)
+    # job logs are files: progress=True prints a line per run every progress_interval_s (no bar)
+    options = WorkerOptions(TrainOptions(use_wandb=use_wandb, progress=True), lease_s=lease_s)
     return {"run_id": run.run_id, "state": run_one(run, Path(root), owner, options)}
 
 

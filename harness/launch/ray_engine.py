@@ -70,7 +70,7 @@ def run_on_ray(sweep: SweepConfig, results_root: Path, options: RayOptions = Ray
     """Run every pending run (or those in ``only``) as Ray tasks and wait; counts by outcome."""
     validate(options)
     ray = _ray()  # before anything is written: no launch record for a launch that cannot start
-    root, pending = prepare(sweep, results_root)
+    root, pending = prepare(sweep, results_root, cuda=options.gpus_per_run > 0)
     if only is not None:
         pending = [s for s in pending if s.run_id in set(only)]
     launch_id = uuid.uuid4().hex[:8]

@@ -111,7 +111,7 @@ def submit(sweep: SweepConfig, results_root: Path, options: SlurmOptions = Slurm
            only: Optional[list[str]] = None) -> tuple[list, Path]:
     """Submit one array task per pending run (or per run id in ``only``); returns (jobs, launch record)."""
     validate(options)
-    root, pending = prepare(sweep, results_root)
+    root, pending = prepare(sweep, results_root, cuda=options.gpus_per_run > 0)
     if only is not None:
         pending = [s for s in pending if s.run_id in set(only)]
     folder = root / LAUNCH_DIR / "submitit"

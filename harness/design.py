@@ -62,3 +62,22 @@ def bracket_warning(label: str, n_opt: float, sizes: list[float]) -> str | None:
     side = "above" if above < 2 else "below"
     return (f"budget {label}: predicted optimum N≈{n_opt:.3g} has {min(below, above)} size(s) {side} it "
             f"(sizes {min(sizes):.3g}–{max(sizes):.3g}); the isoFLOP minimum cannot be bracketed")
+
+
+def plan_warnings(config, specs) -> list[str]:
+    """Warnings for a plan: isoFLOP budgets whose sizes cannot bracket the predicted optimum, size errors over 5 %."""
+    warnings = []
+    b = config.budgets
+    if b.mode == "isoflop":
+        count = CONVENTION_COUNT[b.convention]
+        for c in b.compute:
+            label = f"C={c:.3g}"
+            sizes = sorted({getattr(s, count) for s in specs if s.budget == label})
+            note = bracket_warning(label, predicted_optimum(b, c), sizes) if sizes else None
+            warnings += [note] if note else []
+    off = sorted({(s.target_size, s.size_error) for s in specs if s.target_size and abs(s.size_error) > 0.05})
+    if off:
+        listed = ", ".join(f"{t:.3g} ({e:+.0%})" for t, e in off[:4]) + (" …" if len(off) > 4 else "")
+        warnings.append(f"size error beyond ±5% for {len(off)} target(s): {listed}; the shape ladder's rungs are "
+                        "coarse at small depth and width (harness.sizing.shape_for_params)")
+    return warnings

@@ -224,8 +224,15 @@ def load_and_expand(source: str) -> tuple[SweepConfig, list[RunSpec]]:
         raise ConfigError(f"{source}: {exc}") from None
 
 
+def _plan_extras(s: RunSpec) -> dict:
+    """Plan columns for the other budget conventions and the per-size optimiser settings."""
+    return {"C_6ND_nonembed": 6 * s.N_nonembed * s.tokens, "C_6ND_head": 6 * s.N_with_head * s.tokens,
+            "batch_tok": s.batch_size * s.context_length, "warmup_tok": round(s.schedule.warmup_fraction * s.tokens),
+            "beta2": s.optimizer.beta2, "lr_mult": s.lr_multiplier}
+
+
 def plan_table(specs: list[RunSpec]) -> pd.DataFrame:
-    """The plan as a table: shape, both N, D, both C, steps, tokens/param, LR."""
+    """The plan as a table: shape, both N, D, C under every convention, steps, tokens/param, LR, batch, warm-up, β2."""
     rows = []
     for s in specs:
         f = s.flops
@@ -234,5 +241,6 @@ def plan_table(specs: list[RunSpec]) -> pd.DataFrame:
             "N_nonembed": s.N_nonembed, "N_total": s.N_total, "size_err": f"{s.size_error:+.1%}",
             "D": s.tokens, "C_6ND": f["6N_total"] * s.tokens, "C_full": f["full"] * s.tokens,
             "steps": s.steps, "tok/param": s.tokens / s.N_total, "lr": s.lr, "budget": s.budget,
+            **_plan_extras(s),
         })
     return pd.DataFrame(rows)

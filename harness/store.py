@@ -121,9 +121,27 @@ def load_results(path: str | Path) -> pd.DataFrame:
     rows = [_table_row(r) for d in run_dirs(Path(path)) if (r := read_result(d)) is not None]
     columns = _TABLE_KEYS + ["N", "versions"]
     table = pd.DataFrame(rows, columns=columns)
+    if not rows:
+        return table.assign(lr_sweep_best=pd.Series(dtype=bool))
     for col in ("floor", "loss", "loss_se", "loss_bpb", "mfu"):
         table[col] = pd.to_numeric(table[col], errors="coerce")
+    table = mark_lr_sweep_best(table)
     return table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True) if rows else table
+
+
+LR_SWEEP_GROUP = ["family", "n_layer", "d_model", "n_head", "d_ff", "D", "seed"]
+
+
+def mark_lr_sweep_best(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``lr_sweep_best``: True for the lowest-loss finished run among runs that differ only in LR (same shape,
+    D and seed; training.lr.sweep), and for every run without such siblings; False for the others."""
+    table = table.copy()
+    table["lr_sweep_best"] = False
+    done = table[(table["status"] == "done") & table["loss"].notna()] if len(table) else table
+    if len(done):
+        best = done.groupby(LR_SWEEP_GROUP, dropna=False)["loss"].idxmin()
+        table.loc[best.to_numpy(), "lr_sweep_best"] = True
+    return table
 
 
 def load_metrics(path: str | Path) -> pd.DataFrame:

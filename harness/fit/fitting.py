@@ -12,7 +12,7 @@ from scipy.optimize import minimize
 from harness.fit.derived import DEFAULT_BUDGETS, derived_for
 from harness.fit.estimate import OBJECTIVES, Objective, Problem, basin_count, multistart
 from harness.fit.laws import Law, get_law
-from harness.fit.table import prepare
+from harness.fit.table import best_lr_only, prepare
 from harness.fit.uncertainty import bootstrap_thetas, hessian_se, identification_warnings, percentile_ci
 from harness.errors import ConfigError
 
@@ -234,6 +234,27 @@ def excluded_runs_warnings(table: pd.DataFrame) -> list[str]:
     return notes
 
 
+def _listed(ids: list) -> str:
+    return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def data_warnings(table: pd.DataFrame) -> list[str]:
+    """Notes on the runs a fit used: runs that repeated their data (epochs > 1, listed) and LR-sweep runs kept out."""
+    notes = []
+    used = table[table["status"] == "done"] if "status" in table else table
+    if "epochs" in used:
+        rep = used[pd.to_numeric(used["epochs"], errors="coerce") > 1]
+        if len(rep):
+            ids = rep["run_id"].tolist() if "run_id" in rep else []
+            notes.append(f"{len(rep)} run(s) repeated their training data (up to {float(rep['epochs'].max()):.3g} "
+                         f"epochs; losses may be above the unique-data law)" + (f": {_listed(ids)}" if ids else ""))
+    if "lr_sweep_best" in used:
+        lost = len(used) - len(best_lr_only(used))
+        if lost:
+            notes.append(f"{lost} LR-sweep run(s) kept out of the fit (not the best LR for their size and D)")
+    return notes
+
+
 def _natural(problem: Problem, theta: np.ndarray) -> dict:
     full = problem.full_theta(np.atleast_2d(theta))
     return {k: np.asarray(v) for k, v in problem.law.to_natural(full).items()}
@@ -247,7 +268,7 @@ def _result(problem, theta, value, converged, n_best, n_starts, w, table, n_conv
     se, cov = hessian_se(problem, theta, w, law.param_names)
     natural_names = {_theta_index(law, k): k for k in law.param_names}
     free_names = [natural_names[i] for i in np.flatnonzero(problem.free)]
-    warnings = excluded_runs_warnings(table) + list(identification_warnings(problem, theta, cov, n_best, converged,
+    warnings = excluded_runs_warnings(table) + data_warnings(table) + list(identification_warnings(problem, theta, cov, n_best, converged,
                                                                             free_names))
     samples, ci = None, {}
     if n_boot:

@@ -58,14 +58,22 @@ def _check(values: np.ndarray, name: str, where: str) -> None:
         raise ConfigError(f"{where}: column '{name}' has non-positive values")
 
 
+def best_lr_only(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a runs table without the LR-sweep runs that lost to another LR (column ``lr_sweep_best`` False)."""
+    if "lr_sweep_best" not in table:
+        return table
+    return table[table["lr_sweep_best"].astype(str).str.lower() != "false"]
+
+
 def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: str = "table",
             weights: Optional[np.ndarray | str] = None) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
     """(variables, loss, weights, the rows used) for fitting ``law``; raises ConfigError on bad input.
 
-    Rows with status other than 'done' are dropped. N is the column of the chosen convention; C, if needed, is 6ND;
+    Rows with status other than 'done', and LR-sweep runs that were not their size's best LR, are dropped. N is the column of the chosen convention; C, if needed, is 6ND;
     D, if absent, is C/(6N)."""
     if "status" in table:
         table = table[table["status"] == "done"]
+    table = best_lr_only(table)
     needs_n = "N" in law.variables or "D" in law.variables
     n_col = _n_column(table, n_convention) if needs_n or "N" in table else None
     table = _with_tokens(table, n_col, where) if n_col else table

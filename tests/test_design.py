@@ -36,8 +36,11 @@ def test_quickstart_run_ids_unchanged():
 
 def test_sizes_centre_on_the_tokens_per_param_optimum(sweep_file):
     config, specs = _plan(sweep_file, {})
+    assert predicted_optimum(config.budgets, 1e12) == pytest.approx(91287.09, rel=1e-6)  # sqrt(1e12 / 120)
     for c in (1e12, 1e13):
         n_opt = math.sqrt(c / (6 * 20))
+        targets = sorted({s.target_size for s in specs if s.budget == f"C={c:.3g}"})
+        assert targets[0] == pytest.approx(n_opt / 4) and targets[-1] == pytest.approx(n_opt * 4)
         sizes = sorted({s.N_total for s in specs if s.budget == f"C={c:.3g}"})
         assert len(sizes) >= 5
         assert sizes[0] < n_opt / 2 and sizes[-1] > n_opt * 2  # span 4 either side, snapped to rungs

@@ -90,3 +90,14 @@ def test_fit_warns_about_repeated_data():
     table = _table().assign(epochs=[0.5, 2.0, 0.5, 3.5, 0.1])
     notes = data_warnings(table)
     assert any("2 run(s) repeated their training data (up to 3.5 epochs" in w and "d32-0.002" in w for w in notes)
+
+
+def test_fit_prepare_drops_lr_sweep_losers():
+    from harness.fit.laws import get_law
+    from harness.fit.table import prepare
+
+    rows = [{"run_id": f"{n:g}-{d:g}", "status": "done", "N_total": n, "D": d, "loss": 2 + 1e3 / n ** 0.3 + 1e3 / d ** 0.3,
+             "lr_sweep_best": True} for n in (1e5, 3e5, 1e6, 3e6) for d in (1e6, 3e6, 1e7)]
+    losers = [{**r, "run_id": r["run_id"] + "-lr2", "loss": r["loss"] + 1, "lr_sweep_best": False} for r in rows]
+    _, y, _, used = prepare(pd.DataFrame(rows + losers), get_law("chinchilla"))
+    assert len(y) == len(rows) and not used["run_id"].str.endswith("-lr2").any()

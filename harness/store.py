@@ -133,14 +133,14 @@ LR_SWEEP_GROUP = ["family", "n_layer", "d_model", "n_head", "d_ff", "D", "seed"]
 
 
 def mark_lr_sweep_best(table: pd.DataFrame) -> pd.DataFrame:
-    """Add ``lr_sweep_best``: True for the lowest-loss finished run among runs that differ only in LR (same shape,
-    D and seed; training.lr.sweep), and for every run without such siblings; False for the others."""
+    """Add ``lr_sweep_best``: among finished runs with the same shape, D and seed but different LRs
+    (training.lr.sweep), True only for the lowest loss; True for every finished run without such siblings."""
     table = table.copy()
     table["lr_sweep_best"] = False
     done = table[(table["status"] == "done") & table["loss"].notna()] if len(table) else table
-    if len(done):
-        best = done.groupby(LR_SWEEP_GROUP, dropna=False)["loss"].idxmin()
-        table.loc[best.to_numpy(), "lr_sweep_best"] = True
+    for _, group in done.groupby(LR_SWEEP_GROUP, dropna=False):
+        swept = group["lr"].nunique() > 1
+        table.loc[[group["loss"].idxmin()] if swept else list(group.index), "lr_sweep_best"] = True
     return table
 
 

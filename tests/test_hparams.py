@@ -101,3 +101,10 @@ def test_fit_prepare_drops_lr_sweep_losers():
     losers = [{**r, "run_id": r["run_id"] + "-lr2", "loss": r["loss"] + 1, "lr_sweep_best": False} for r in rows]
     _, y, _, used = prepare(pd.DataFrame(rows + losers), get_law("chinchilla"))
     assert len(y) == len(rows) and not used["run_id"].str.endswith("-lr2").any()
+
+
+def test_runs_differing_in_something_other_than_lr_all_stay():
+    table = _table()
+    same_lr = table[table["run_id"].isin(["d32-0.001", "d64-0.001"])].assign(lr=1e-3)
+    twins = pd.concat([same_lr, same_lr.assign(run_id=lambda t: t["run_id"] + "-b", loss=9.0)])
+    assert mark_lr_sweep_best(twins)["lr_sweep_best"].all()

@@ -184,7 +184,8 @@ class LRConfig(Strict):
 
 
 class HparamRuleConfig(Strict):
-    """Per-size LR, batch, warm-up and β2 from a published rule (harness.hparams); 'none' keeps the fixed settings."""
+    """Per-size LR, batch, warm-up and β2 from a published rule (harness.hparams); replaces lr.rule and batch_tokens
+    (micro_batch_tokens and lr.sweep multipliers still apply); 'none' keeps the fixed settings."""
 
     rule: Literal["none", "porian2024", "deepseek2024"] = Field("none", description="Published rule naming LR and batch per size.")
     warmup: Literal["rule", "fraction"] = Field("rule", description="rule: warm-up = N tokens (Porian 2024); fraction: schedule.warmup_fraction.")

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from harness.config import BudgetConfig
+from harness.config import BudgetConfig, SweepConfig
 from harness.errors import ConfigError
 from harness.sizing import FLOPS_PER_PARAM_TOKEN
 
@@ -32,7 +32,8 @@ def flops_per_token_for(convention: str, flops: dict[str, float], n_with_head: i
 
 
 def predicted_optimum(budgets: BudgetConfig, compute: float) -> float:
-    """N_opt(C) under the design's centre: sqrt(C/(6r)) for a tokens/param rule, else the published fit's N_opt."""
+    """N_opt(C) under the design's centre: sqrt(C/(6r)) for a tokens/param rule, else the published fit's N_opt
+    (in that fit's own N and C conventions, e.g. non-embedding for Kaplan; the design treats it as a centre only)."""
     centre = budgets.centre
     if centre is None or centre.rule == "tokens_per_param":
         ratio = centre.value if centre is not None else 20.0
@@ -64,7 +65,7 @@ def bracket_warning(label: str, n_opt: float, sizes: list[float]) -> str | None:
             f"(sizes {min(sizes):.3g}–{max(sizes):.3g}); the isoFLOP minimum cannot be bracketed")
 
 
-def plan_warnings(config, specs) -> list[str]:
+def plan_warnings(config: SweepConfig, specs: list) -> list[str]:
     """Warnings for a plan: isoFLOP budgets whose sizes cannot bracket the predicted optimum, size errors over 5 %."""
     warnings = []
     b = config.budgets

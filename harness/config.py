@@ -70,6 +70,8 @@ class DataConfig(Strict):
     test_fraction: float = Field(0.05, gt=0, lt=0.5, json_schema_extra=IN_ID, description="Share of documents held out (non-synthetic).")
     split_seed: int = Field(0, ge=0, le=MAX_SEED, json_schema_extra=IN_ID, description="Seed of the document-level train/test split.")
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig, json_schema_extra=IN_ID, description="Synthetic source settings.")
+    available_tokens: Optional[float] = Field(
+        None, gt=0, description="Unique training tokens the corpus holds, if known (plan's epochs and repeat warning).")
 
     @field_validator("path")
     @classmethod
@@ -113,7 +115,9 @@ class ModelConfig(Strict):
     size_by: Literal["non_embedding", "total"] = Field(
         "non_embedding", description="Which count a target size means: Kaplan's non-embedding or the total.")
     aspect_ratio: float = Field(32.0, gt=0, le=1024, description="Preferred d_model / n_layer when sizing.")
-    head_dim: int = Field(16, ge=4, le=256, description="Preferred head dimension when sizing.")
+    head_dim: int = Field(16, ge=4, le=256, description="Head dimension when sizing (one head below it).")
+    width_multiple: Optional[int] = Field(
+        None, ge=1, le=1024, description="Sizing: d_model in multiples of this (e.g. 64 on GPUs); default head_dim.")
 
     @field_validator("sizes")
     @classmethod
@@ -122,10 +126,17 @@ class ModelConfig(Strict):
             raise ValueError("every size must be between 1e3 and 1e12 parameters")
         return sizes
 
+class IsoflopCentre(Strict):
+    """Where an isoFLOP design centres its sizes: a tokens-per-parameter rule or a published fit's N_opt(C)."""
+
+    rule: Literal["tokens_per_param", "published"] = Field(..., description="tokens_per_param: N = sqrt(C/(6·r)); published: a registry fit.")
+    value: float = Field(20.0, gt=0, le=1e6, description="tokens_per_param: the ratio r = D/N (Chinchilla: ~20).")
+    fit: Optional[str] = Field(None, description="published: id in harness/published_fits.yaml, e.g. hoffmann2022_a3.")
+
     @model_validator(mode="after")
-    def _some_size(self) -> "ModelConfig":
-        if not self.sizes and not self.shapes:
-            raise ValueError("give at least one of 'sizes' or 'shapes'")
+    def _fit_named(self) -> "IsoflopCentre":
+        if self.rule == "published" and not self.fit:
+            raise ValueError("rule 'published' needs 'fit' (an id in harness/published_fits.yaml)")
         return self
 
 
@@ -136,6 +147,11 @@ class BudgetConfig(Strict):
     tokens: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="grid: token budgets D.")
     tokens_per_param: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="tokens_per_param: ratios D/N.")
     compute: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="isoflop: budgets C in FLOPs, D = C/(6N).")
+    convention: Literal["total", "non_embedding", "with_head", "full"] = Field(
+        "total", description="isoflop: FLOPs a budget counts per token: 6·N_total, 6·N_nonembed, 6·N_with_head or full (attention, logits).")
+    centre: Optional[IsoflopCentre] = Field(None, description="isoflop: sizes per budget centred on a predicted optimum (else model.sizes).")
+    span: float = Field(4.0, gt=1, le=1000, description="isoflop centre: sizes run from N_opt/span to N_opt·span.")
+    points: int = Field(7, ge=2, le=50, description="isoflop centre: sizes per budget, log-spaced.")
 
     @model_validator(mode="after")
     def _mode_values(self) -> "BudgetConfig":
@@ -145,6 +161,8 @@ class BudgetConfig(Strict):
             raise ValueError(f"mode '{self.mode}' needs a non-empty '{wanted}' list")
         if any(not (v > 0) or v > 1e30 for v in values):
             raise ValueError(f"every value in '{wanted}' must be positive and finite")
+        if self.centre is not None and self.mode != "isoflop":
+            raise ValueError("'centre' is only for mode 'isoflop'")
         return self
 
 
@@ -156,6 +174,14 @@ class LRConfig(Strict):
     base_width: int = Field(64, ge=1, description="width: the d_model at which LR equals base.")
     exponent: float = Field(1.0, ge=0, le=4, description="width: LR ∝ (base_width/d_model)^exponent.")
     table: dict[int, float] = Field(default_factory=dict, max_length=MAX_LIST, description="table: d_model → peak LR.")
+    sweep: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="Multipliers of the rule's LR, one run each, e.g. [0.5, 1, 2]; fits keep the best per size.")
+
+    @field_validator("sweep")
+    @classmethod
+    def _multipliers(cls, sweep: list[float]) -> list[float]:
+        if any(not (0 < m <= 100) for m in sweep) or len(set(sweep)) != len(sweep):
+            raise ValueError("sweep multipliers must be distinct and in (0, 100]")
+        return sweep
 
     @model_validator(mode="after")
     def _table_given(self) -> "LRConfig":
@@ -166,6 +192,16 @@ class LRConfig(Strict):
         if any(not (v > 0) for v in self.table.values()):
             raise ValueError("learning rates in 'table' must be positive and finite")
         return self
+
+
+class HparamRuleConfig(Strict):
+    """Per-size LR, batch, warm-up and β2 from a published rule (harness.hparams); replaces lr.rule and batch_tokens
+    (micro_batch_tokens and lr.sweep multipliers still apply); 'none' keeps the fixed settings."""
+
+    rule: Literal["none", "porian2024", "deepseek2024"] = Field("none", description="Published rule naming LR and batch per size.")
+    warmup: Literal["rule", "fraction"] = Field("rule", description="rule: warm-up = N tokens (Porian 2024); fraction: schedule.warmup_fraction.")
+    min_batch_tokens: int = Field(8192, ge=4, description="Lower clamp on the rule's batch (tokens).")
+    max_batch_tokens: int = Field(4_194_304, ge=4, description="Upper clamp on the rule's batch (tokens).")
 
 
 class ScheduleConfig(Strict):
@@ -193,6 +229,7 @@ class TrainingConfig(Strict):
     batch_tokens: int = Field(4096, ge=4, le=2**30, description="Tokens per optimiser step (sequences × context), at most 2**30.")
     micro_batch_tokens: Optional[int] = Field(None, ge=4, le=2**30, description="Tokens per forward pass; accumulate to batch.")
     lr: LRConfig = Field(default_factory=LRConfig, description="Peak learning-rate rule.")
+    hparams: HparamRuleConfig = Field(default_factory=HparamRuleConfig, description="Per-size LR/batch/warm-up/β2 from a published rule.")
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="LR schedule.")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="AdamW settings.")
     seeds: list[int] = Field(default_factory=lambda: [0], max_length=MAX_LIST, description="Seeds (0 ≤ seed < 2**32); each gives its own run.")
@@ -231,6 +268,14 @@ class SweepConfig(Strict):
         count = (len(self.model.sizes) + len(self.model.shapes)) * len(values) * len(self.training.seeds)
         if count > self.max_runs:
             raise ValueError(f"max_runs: sizes × budgets × seeds = {count} runs, more than max_runs={self.max_runs}")
+        return self
+
+    @model_validator(mode="after")
+    def _some_size(self) -> "SweepConfig":
+        if not self.model.sizes and not self.model.shapes and self.budgets.centre is None:
+            raise ValueError("model: give at least one of 'sizes' or 'shapes' (or budgets.centre)")
+        if self.budgets.centre is not None and (self.model.sizes or self.model.shapes):
+            raise ValueError("budgets.centre chooses the sizes per budget: drop model.sizes and model.shapes")
         return self
 
 

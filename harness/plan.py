@@ -11,6 +11,8 @@ from harness.errors import ConfigError
 from harness.config import (
     IN_ID, DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash, id_payload,
 )
+from harness.design import CONVENTION_SIZE_BY, design_sizes, flops_per_token_for
+from harness.hparams import batch_sequences, rule_hparams
 from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params, tokens_for_compute
 
 SIZE_TOLERANCE = 1.5  # a target size the sizer misses by more than this factor either way is refused
@@ -56,6 +58,8 @@ class RunSpec(Strict):
     eval_interval: int = Field(0, description="Steps between interim evals (0: end only).")
     checkpoint_interval: int = Field(200, description="Steps between checkpoints.")
     budget: str = Field("", description="The grid cell this run came from, e.g. 'C=1e15'.")
+    lr_multiplier: float = Field(1.0, description="Multiplier of the rule's LR (training.lr.sweep); 1 without a sweep.")
+    hparam_rule: str = Field("", description="Published rule that set LR/batch/warm-up/β2 (training.hparams), if any.")
 
     @property
     def shape(self) -> ModelShape:
@@ -121,30 +125,34 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _sized(sweep: SweepConfig, vocab: int, target: float) -> tuple[ModelShape, Optional[float], Optional[float]]:
+def _sized(sweep: SweepConfig, vocab: int, target: float, size_by: str) -> tuple[ModelShape, float, float]:
     m, ctx = sweep.model, sweep.data.context_length
-    shape, err = shape_for_params(target, m.family, vocab, ctx, m.size_by, m.aspect_ratio, m.head_dim)
+    shape, err = shape_for_params(target, m.family, vocab, ctx, size_by, m.aspect_ratio, m.head_dim, m.width_multiple)
     if not 1 / SIZE_TOLERANCE <= 1 + err <= SIZE_TOLERANCE:
         raise ConfigError(f"model.sizes: {target:g} is out of the sizer's reach: the closest shape "
-                          f"{shape.n_layer}x{shape.d_model} has {(1 + err) * target:.3g} {m.size_by} parameters "
+                          f"{shape.n_layer}x{shape.d_model} has {(1 + err) * target:.3g} {size_by} parameters "
                           f"({err:+.0%}); give an explicit shape or another size")
     return shape, target, err
 
 
-def _shapes(sweep: SweepConfig, vocab: int) -> list[tuple[ModelShape, Optional[float], Optional[float]]]:
+def _shapes(sweep: SweepConfig, vocab: int, sizes=None,
+            size_by=None) -> list[tuple[ModelShape, Optional[float], Optional[float]]]:
     m = sweep.model
-    shapes = [_sized(sweep, vocab, t) for t in m.sizes]
+    sizes, size_by = (m.sizes if sizes is None else sizes), (size_by or m.size_by)
+    shapes = [_sized(sweep, vocab, t, size_by) for t in sizes]
     for s in m.shapes:
         shapes.append((ModelShape(s.n_layer, s.d_model, s.n_head, s.d_ff or default_d_ff(m.family, s.d_model)), None, None))
     return shapes
 
 
-def _budgets(sweep: SweepConfig, n_total: int) -> list[tuple[float, str]]:
+def _budgets(sweep: SweepConfig, n_total: int, per_token: Optional[float] = None) -> list[tuple[float, str]]:
     b = sweep.budgets
     if b.mode == "grid":
         return [(d, f"D={d:.3g}") for d in b.tokens]
     if b.mode == "tokens_per_param":
         return [(r * n_total, f"D/N={r:g}") for r in b.tokens_per_param]
+    if per_token is not None:  # budgets.convention other than total (harness.design)
+        return [(c / per_token, f"C={c:.3g}") for c in b.compute]
     return [(tokens_for_compute(c, n_total), f"C={c:.3g}") for c in b.compute]
 
 
@@ -157,6 +165,47 @@ def _batching(sweep: SweepConfig) -> tuple[int, int]:
     return batch, batch // micro
 
 
+def _cells(sweep: SweepConfig, vocab: int):
+    """(shape, target, size error, counts, tokens, label) for every size × budget cell of the sweep."""
+    b, ctx, family = sweep.budgets, sweep.data.context_length, sweep.model.family
+    if b.mode == "isoflop" and b.centre is not None:
+        for c in b.compute:
+            seen = set()
+            for shape, target, err in _shapes(sweep, vocab, design_sizes(b, c), CONVENTION_SIZE_BY[b.convention]):
+                counts = count_params(family, shape, vocab, ctx)
+                if shape not in seen:
+                    seen.add(shape)
+                    per_token = flops_per_token_for(b.convention, flops_per_token(counts, shape, vocab, ctx), counts.with_head)
+                    yield shape, target, err, counts, c / per_token, f"C={c:.3g}"
+        return
+    for shape, target, err in _shapes(sweep, vocab):
+        counts = count_params(family, shape, vocab, ctx)
+        per_token = None if b.convention == "total" else flops_per_token_for(
+            b.convention, flops_per_token(counts, shape, vocab, ctx), counts.with_head)
+        for tokens, label in _budgets(sweep, counts.total, per_token):
+            yield shape, target, err, counts, tokens, label
+
+
+def _settings(sweep: SweepConfig, shape: ModelShape, counts, tokens: float, vocab: int):
+    """(batch, accum, lr, schedule, optimizer) of one cell: the sweep's fixed settings or its hparams rule."""
+    t, ctx = sweep.training, sweep.data.context_length
+    batch, accum = _batching(sweep)
+    if t.hparams.rule == "none":
+        return batch, accum, peak_lr(t.lr, shape.d_model), t.schedule, t.optimizer
+    m_per_token = flops_per_token(counts, shape, vocab, ctx)["full"] - 6 * shape.d_model * vocab  # DeepSeek's M
+    hp = rule_hparams(t.hparams, counts.with_head, m_per_token * tokens)
+    batch = batch_sequences(t.hparams, hp.batch_tokens, ctx)
+    micro = min(batch, max(1, (t.micro_batch_tokens or t.batch_tokens) // ctx))
+    if batch % micro:
+        raise ConfigError(f"training.micro_batch_tokens: {micro} sequences must divide the rule's batch of {batch}")
+    schedule, optimizer = t.schedule, t.optimizer
+    if t.hparams.warmup == "rule":
+        schedule = schedule.model_copy(update={"warmup_fraction": min(0.5, hp.warmup_tokens / tokens)})
+    if hp.beta2 is not None:
+        optimizer = optimizer.model_copy(update={"beta2": hp.beta2})
+    return batch, batch // micro, hp.lr, schedule, optimizer
+
+
 def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
     """All runs of a sweep, deterministic order (N, D, seed), duplicates removed.
 
@@ -165,28 +214,28 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
     CPU and GPU, as its results differ. Launchers that plan on one machine for another pass ``cuda``.
     """
     vocab, ctx, t = vocab_size_of(sweep.data), sweep.data.context_length, sweep.training
-    batch, accum = _batching(sweep)
     if t.precision == "auto" and cuda is None:
         cuda = _cuda_available()
     precision = resolve_precision(t.precision, bool(cuda))
     specs: dict[str, RunSpec] = {}
-    for shape, target, err in _shapes(sweep, vocab):
-        counts = count_params(sweep.model.family, shape, vocab, ctx)
-        for tokens, label in _budgets(sweep, counts.total):
-            steps = max(1, round(tokens / (batch * ctx)))
-            if steps * batch * ctx > sweep.max_tokens_per_run:
-                raise ConfigError(f"budgets: {label} trains {steps * batch * ctx:.3g} tokens (whole batches of "
-                                  f"{batch * ctx}), above max_tokens_per_run={sweep.max_tokens_per_run:.3g}")
+    for shape, target, err, counts, tokens, label in _cells(sweep, vocab):
+        batch, accum, lr, schedule, optimizer = _settings(sweep, shape, counts, tokens, vocab)
+        steps = max(1, round(tokens / (batch * ctx)))
+        if steps * batch * ctx > sweep.max_tokens_per_run:
+            raise ConfigError(f"budgets: {label} trains {steps * batch * ctx:.3g} tokens (whole batches of "
+                              f"{batch * ctx}), above max_tokens_per_run={sweep.max_tokens_per_run:.3g}")
+        for mult in t.lr.sweep or [1.0]:
             for seed in t.seeds:
                 spec = RunSpec(
                     sweep=sweep.name, family=sweep.model.family, n_layer=shape.n_layer, d_model=shape.d_model,
                     n_head=shape.n_head, d_ff=shape.d_ff, vocab_size=vocab, context_length=ctx,
                     N_nonembed=counts.non_embedding, N_with_head=counts.with_head, N_total=counts.total,
                     target_size=target, size_error=err, tokens=steps * batch * ctx, steps=steps,
-                    batch_size=batch, grad_accum=accum, lr=peak_lr(t.lr, shape.d_model), schedule=t.schedule,
-                    optimizer=t.optimizer, precision=precision, compile=t.compile, seed=seed, data=sweep.data,
+                    batch_size=batch, grad_accum=accum, lr=lr * mult, schedule=schedule,
+                    optimizer=optimizer, precision=precision, compile=t.compile, seed=seed, data=sweep.data,
                     spike_factor=t.spike_factor, eval_batch_sequences=t.eval_batch_sequences,
                     eval_interval=t.eval_interval, checkpoint_interval=t.checkpoint_interval, budget=label,
+                    lr_multiplier=mult, hparam_rule="" if t.hparams.rule == "none" else t.hparams.rule,
                 )
                 spec = spec.model_copy(update={"run_id": make_run_id(spec)})
                 specs.setdefault(spec.run_id, spec)
@@ -206,8 +255,15 @@ def load_and_expand(source: str) -> tuple[SweepConfig, list[RunSpec]]:
         raise ConfigError(f"{source}: {exc}") from None
 
 
+def _plan_extras(s: RunSpec) -> dict:
+    """Plan columns for the other budget conventions and the per-size optimiser settings."""
+    return {"C_6ND_nonembed": 6 * s.N_nonembed * s.tokens, "C_6ND_head": 6 * s.N_with_head * s.tokens,
+            "batch_tok": s.batch_size * s.context_length, "warmup_tok": round(s.schedule.warmup_fraction * s.tokens),
+            "beta2": s.optimizer.beta2, "lr_mult": s.lr_multiplier}
+
+
 def plan_table(specs: list[RunSpec]) -> pd.DataFrame:
-    """The plan as a table: shape, both N, D, both C, steps, tokens/param, LR."""
+    """The plan as a table: shape, both N, D, C under every convention, steps, tokens/param, LR, batch, warm-up, β2."""
     rows = []
     for s in specs:
         f = s.flops
@@ -216,5 +272,6 @@ def plan_table(specs: list[RunSpec]) -> pd.DataFrame:
             "N_nonembed": s.N_nonembed, "N_total": s.N_total, "size_err": "–" if s.size_error is None else f"{s.size_error:+.1%}",
             "D": s.tokens, "C_6ND": f["6N_total"] * s.tokens, "C_full": f["full"] * s.tokens,
             "steps": s.steps, "tok/param": s.tokens / s.N_total, "lr": s.lr, "precision": s.precision, "budget": s.budget,
+            **_plan_extras(s),
         })
     return pd.DataFrame(rows)

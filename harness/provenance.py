@@ -53,3 +53,9 @@ def peak_flops(device: torch.device) -> Optional[float]:
         return None
     name = torch.cuda.get_device_name(device)
     return next((peak for key, peak in _PEAK_BF16 if key in name), None)
+
+
+def peak_flops_named(gpu: str) -> Optional[float]:
+    """Dense bf16 peak FLOP/s of a GPU named like 'h100' or 'A100' (case-insensitive), None if not in the table."""
+    key = gpu.strip().upper()
+    return next((peak for name, peak in _PEAK_BF16 if name == key), None)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
+from typing import Literal, Optional
 
 Family = Literal["gpt2", "llama"]
 # Training FLOPs per parameter per token, C = 6·N·D (forward + backward; Kaplan 2020 §2.1, Hoffmann 2022):
@@ -89,10 +90,31 @@ def _shape_from(family: Family, n_layer: int, d_model: int, head_dim: int) -> Mo
     return ModelShape(n_layer, d_model, n_head, default_d_ff(family, d_model))
 
 
-def _candidate_widths(head_dim: int, limit: int = 16384) -> list[int]:
-    step = min(16, head_dim)
-    small = list(range(step, head_dim, step))
-    return small + list(range(head_dim, limit + 1, head_dim))
+def _width_step(head_dim: int, width_multiple: Optional[int]) -> int:
+    return width_multiple or head_dim
+
+
+@lru_cache(maxsize=64)
+def _ladder(family: Family, vocab_size: int, context_length: int, size_by: str, aspect_ratio: float,
+            head_dim: int, step: int, limit: float) -> tuple[tuple[int, int, int], ...]:
+    """Rungs (n_layer, d_model, N) from (1, step) up to N >= limit; each rung adds one layer or one width step."""
+    n_layer, d_model, rungs = 1, step, []
+    while True:
+        shape = _shape_from(family, n_layer, d_model, head_dim)
+        rungs.append((n_layer, d_model, getattr(count_params(family, shape, vocab_size, context_length), size_by)))
+        if rungs[-1][2] >= limit or n_layer >= 256:
+            return tuple(rungs)
+        deeper = abs(math.log(d_model / (n_layer + 1) / aspect_ratio))
+        wider = abs(math.log((d_model + step) / n_layer / aspect_ratio))
+        n_layer, d_model = (n_layer + 1, d_model) if deeper < wider else (n_layer, d_model + step)
+
+
+def ladder_rungs(family: Family, vocab_size: int, context_length: int, size_by: str = "non_embedding",
+                 aspect_ratio: float = 32.0, head_dim: int = 16, width_multiple: Optional[int] = None,
+                 limit: float = 1e9) -> list[tuple[int, int, int]]:
+    """The shape ladder as (n_layer, d_model, N) rungs in increasing N (see :func:`shape_for_params`)."""
+    step = _width_step(head_dim, width_multiple)
+    return list(_ladder(family, vocab_size, context_length, size_by, float(aspect_ratio), head_dim, step, float(limit)))
 
 
 def shape_for_params(
@@ -103,22 +125,20 @@ def shape_for_params(
     size_by: Literal["non_embedding", "total"] = "non_embedding",
     aspect_ratio: float = 32.0,
     head_dim: int = 16,
+    width_multiple: Optional[int] = None,
 ) -> tuple[ModelShape, float]:
-    """The shape whose parameter count is closest to ``target`` near the preferred aspect ratio.
+    """The rung of the shape ladder whose parameter count is closest to ``target`` (in log N).
 
-    Returns the shape and the relative error (actual/target − 1). Candidates: widths on a head_dim grid,
-    depths 1–128; the score is |log(N/target)| + 0.15·|log(aspect/preferred)|.
+    The ladder starts at one layer of width ``step`` (``width_multiple``, default ``head_dim``) and climbs by
+    one layer or one width step at a time, whichever keeps d_model/n_layer closer to ``aspect_ratio``; the
+    head dimension is ``head_dim`` (one head below it) and d_ff the family's ratio. So depth and width never
+    shrink as the target grows, and the aspect ratio holds to within one step. The relative size error is at
+    most sqrt(g) − 1 for the local gap g = max((L+1)/L, ((d+step)/d)²) between rungs: within ±5 % once
+    n_layer >= 10 and d_model >= 20·step. No monotone rule can do better below that (one more layer at L < 10
+    adds over 10 %), so small models carry larger errors; plan prints each one. Returns (shape, actual/target − 1).
     """
-    best, best_score = None, math.inf
-    for d_model in _candidate_widths(head_dim):
-        ideal_layers = d_model / aspect_ratio
-        for n_layer in {max(1, math.floor(ideal_layers)), max(1, math.ceil(ideal_layers)), 1, 2}:
-            if n_layer > 128:
-                continue
-            shape = _shape_from(family, n_layer, d_model, head_dim)
-            n = getattr(count_params(family, shape, vocab_size, context_length), size_by)
-            score = abs(math.log(n / target)) + 0.15 * abs(math.log((d_model / n_layer) / aspect_ratio))
-            if score < best_score:
-                best, best_score = shape, score
-    n = getattr(count_params(family, best, vocab_size, context_length), size_by)
-    return best, n / target - 1.0
+    step = _width_step(head_dim, width_multiple)
+    rungs = _ladder(family, vocab_size, context_length, size_by, float(aspect_ratio), head_dim, step,
+                    float(target) * 1.5)
+    n_layer, d_model, n = min(rungs, key=lambda r: abs(math.log(r[2] / target)))
+    return _shape_from(family, n_layer, d_model, head_dim), n / target - 1.0

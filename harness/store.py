@@ -198,10 +198,30 @@ def load_results(path: str | Path) -> pd.DataFrame:
     rows = [_table_row(r) for d in run_dirs(Path(path)) if (r := _trusted_result(d, problems)) is not None]
     columns = _TABLE_KEYS + ["N", "versions"]
     table = pd.DataFrame(rows, columns=columns)
+    if not rows:
+        table = table.assign(lr_sweep_best=pd.Series(dtype=bool))
+        table.attrs["record_problems"] = problems
+        return table
     for col in _NUMERIC_KEYS + ["N"]:
         table[col] = pd.to_numeric(table[col], errors="coerce")
-    table = table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True) if rows else table
+    table = mark_lr_sweep_best(table)
+    table = table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True)
     table.attrs["record_problems"] = problems
+    return table
+
+
+LR_SWEEP_GROUP = ["family", "n_layer", "d_model", "n_head", "d_ff", "D", "seed"]
+
+
+def mark_lr_sweep_best(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``lr_sweep_best``: among finished runs with the same shape, D and seed but different LRs
+    (training.lr.sweep), True only for the lowest loss; True for every finished run without such siblings."""
+    table = table.copy()
+    table["lr_sweep_best"] = False
+    done = table[(table["status"] == "done") & table["loss"].notna()] if len(table) else table
+    for _, group in done.groupby(LR_SWEEP_GROUP, dropna=False):
+        swept = group["lr"].nunique() > 1
+        table.loc[[group["loss"].idxmin()] if swept else list(group.index), "lr_sweep_best"] = True
     return table
 
 

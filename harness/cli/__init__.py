@@ -44,14 +44,22 @@ def emit(table, fmt: str) -> None:
 
 
 @app.command()
-def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."), fmt: str = FORMAT_OPT) -> None:
-    """Print the expanded run table before anything trains."""
+def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."), fmt: str = FORMAT_OPT,
+         gpu: str = typer.Option("h100", "--gpu", help="GPU for the cost estimate (h100, a100, …)."),
+         mfu: float = typer.Option(0.4, "--mfu", help="Assumed model-FLOPs utilisation for the cost estimate.")) -> None:
+    """Print the expanded run table (with GPU-hours and epochs), the total cost, data needs and warnings."""
+    from harness.cost import cost_summary, cost_table
+    from harness.design import plan_warnings
     from harness.plan import load_and_expand, plan_table
 
     config, specs = load_and_expand(sweep)
+    table = plan_table(specs)
+    costed, summary = cost_table(table, config, gpu, mfu), cost_summary(table, config, gpu, mfu)
     if fmt == "table":
         typer.echo(f"sweep {config.name}: {len(specs)} runs ({config.budgets.mode}, {config.model.family})")
-    emit(plan_table(specs), fmt)
+    emit(costed, fmt)
+    for line in summary + [f"warning: {w}" for w in plan_warnings(config, specs)]:
+        typer.echo(line, err=fmt != "table")
 
 
 def _check_workers(workers: str) -> str:

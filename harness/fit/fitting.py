@@ -13,7 +13,7 @@ from harness.fit.estimate import (OBJECTIVES, Objective, Problem, Solution, basi
                                   screened_multistart)
 from harness.fit.laws import Law, get_law
 from harness.fit.profile import profile_bounds
-from harness.fit.table import prepare
+from harness.fit.table import best_lr_only, prepare
 from harness.fit.uncertainty import (BOOTSTRAP_METHODS, bca_ci, bootstrap_thetas, hessian_se,
                                      identification_warnings, jackknife_thetas, percentile_ci)
 from harness.errors import ConfigError
@@ -265,6 +265,27 @@ def excluded_runs_warnings(table: pd.DataFrame) -> list[str]:
     return notes
 
 
+def _listed(ids: list) -> str:
+    return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def data_warnings(table: pd.DataFrame) -> list[str]:
+    """Notes on the runs a fit used: runs that repeated their data (epochs > 1, listed) and LR-sweep runs kept out."""
+    notes = []
+    used = table[table["status"] == "done"] if "status" in table else table
+    if "epochs" in used:
+        rep = used[pd.to_numeric(used["epochs"], errors="coerce") > 1]
+        if len(rep):
+            ids = rep["run_id"].tolist() if "run_id" in rep else []
+            notes.append(f"{len(rep)} run(s) repeated their training data (up to {float(rep['epochs'].max()):.3g} "
+                         f"epochs; losses may be above the unique-data law)" + (f": {_listed(ids)}" if ids else ""))
+    if "lr_sweep_best" in used:
+        lost = len(used) - len(best_lr_only(used))
+        if lost:
+            notes.append(f"{lost} LR-sweep run(s) kept out of the fit (not the best LR for their size and D)")
+    return notes
+
+
 def _natural(problem: Problem, theta: np.ndarray) -> dict:
     full = problem.full_theta(np.atleast_2d(theta))
     return {k: np.asarray(v) for k, v in problem.law.to_natural(full).items()}
@@ -311,7 +332,7 @@ def _result(problem, sol, n_starts, w, table, n_convention, options) -> FitResul
     basins = distinct_optima(sol) if len(sol.theta) > 1 else theta[None, :]
     draws, counts = _bootstrap(problem, theta, basins, w, options)
     identified, bounds = _identification(problem, theta, basins, w, cov, draws, free_names, options)
-    warnings = excluded_runs_warnings(table) + list(identification_warnings(
+    warnings = excluded_runs_warnings(table) + data_warnings(table) + list(identification_warnings(
         problem, theta, cov, options["n_best"], converged, free_names, identified)) + _bootstrap_warnings(counts)
     samples, ci, se_method = None, {}, "sandwich"
     if draws is not None and len(draws):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ConfigError
+from harness.fit.table import best_lr_only
 
 C_FACTOR = 6.0
 
@@ -114,6 +115,7 @@ def isoflop_fit(table: pd.DataFrame, n_col: str = "N", c_col: str = "C", loss_co
     for col in (n_col, c_col, loss_col):
         if col not in table:
             raise ConfigError(f"table: no column '{col}' for an IsoFLOP fit")
+    table = best_lr_only(table)
     budgets = group_budgets(table[c_col].to_numpy(float), rtol)
     rows, warnings = [], []
     for budget in np.unique(budgets):

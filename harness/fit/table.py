@@ -89,14 +89,22 @@ def _check(table: pd.DataFrame, name: str, where: str) -> np.ndarray:
     return values
 
 
+def best_lr_only(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a runs table without the LR-sweep runs that lost to another LR (column ``lr_sweep_best`` False)."""
+    if "lr_sweep_best" not in table:
+        return table
+    return table[table["lr_sweep_best"].astype(str).str.lower() != "false"]
+
+
 def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: str = "table",
             weights: Optional[np.ndarray | str] = None) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
     """(variables, loss, weights, the rows used) for fitting ``law``; raises ConfigError on bad input.
 
-    Rows with status other than 'done' are dropped. N is the column of the chosen convention; C, if needed, is 6ND;
+    Rows with status other than 'done', and LR-sweep runs that were not their size's best LR, are dropped. N is the column of the chosen convention; C, if needed, is 6ND;
     D, if absent, is C/(6N)."""
     if "status" in table:
         table = table[table["status"] == "done"]
+    table = best_lr_only(table)
     needs_n = "N" in law.variables or "D" in law.variables
     n_col = _n_column(table, n_convention, where) if needs_n or "N" in table else None
     if "loss" not in table:

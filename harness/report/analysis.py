@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ConfigError
+from harness.fit.table import best_lr_only
 
 
 def compute_frontier(table: pd.DataFrame) -> pd.DataFrame:
@@ -69,6 +70,7 @@ def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], obje
 def sweep_analysis(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], object]) -> dict:
     """Both analyses for the done runs of a sweep; a key is absent when the data cannot support it."""
     done = table[table["status"] == "done"] if "status" in table else table
+    done = best_lr_only(done)  # LR-sweep runs that lost to another LR stay out (harness.fit.table)
     if "N" not in done and "N_total" in done:
         done = done.assign(N=done["N_total"])
     if not {"N", "D", "C", "loss", "run_id"} <= set(done.columns):

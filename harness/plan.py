@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Optional
 
 import pandas as pd
@@ -242,6 +243,33 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
                 if len(specs) > sweep.max_runs:
                     raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
     return sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.seed, s.run_id))
+
+
+def planned_runs(sweep: SweepConfig, root=None) -> list[RunSpec]:
+    """The plan as read-only commands see it, without importing torch: with ``precision: auto`` the run ids differ
+    on CPU (fp32) and GPU (bf16), and records may come from either (a sweep trained on GPU nodes, read on a CPU
+    login node). Each cell is the GPU variant when ``root`` holds a directory of that run, else the CPU one."""
+    cpu = expand(sweep, cuda=False)
+    if sweep.training.precision != "auto":
+        return cpu
+    gpu = {_cell_key(s): s for s in expand(sweep, cuda=True)}
+    chosen = []
+    for spec in cpu:
+        other = gpu.get(_cell_key(spec))
+        on_gpu = other is not None and root is not None and (Path(root) / other.run_id).is_dir()
+        chosen.append(other if on_gpu else spec)
+    return chosen
+
+
+def planned_run_ids(sweep: SweepConfig) -> set[str]:
+    """Every run id the plan can have on either device (see ``planned_runs``)."""
+    ids = {s.run_id for s in expand(sweep, cuda=False)}
+    return ids | ({s.run_id for s in expand(sweep, cuda=True)} if sweep.training.precision == "auto" else set())
+
+
+def _cell_key(spec: RunSpec) -> str:
+    """What identifies a run apart from its device's precision."""
+    return content_hash({**spec.outcome_payload(), "precision": None})
 
 
 def load_and_expand(source: str) -> tuple[SweepConfig, list[RunSpec]]:

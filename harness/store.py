@@ -258,9 +258,9 @@ def plan_source(source: str) -> Optional[SweepConfig]:
 def keep_planned(table: pd.DataFrame, sweep: SweepConfig, source: str) -> pd.DataFrame:
     """Only the rows of runs in the sweep's current plan; how many others were left out is in
     ``table.attrs["left_out"]`` and a warning (records of runs from an earlier version of the sweep file)."""
-    from harness.plan import expand  # sizing only: no torch
+    from harness.plan import planned_run_ids  # sizing only: no torch
 
-    planned = {spec.run_id for spec in expand(sweep)}
+    planned = planned_run_ids(sweep)
     keep = table["run_id"].isin(planned)
     kept = table[keep].reset_index(drop=True)
     kept.attrs.update(table.attrs, left_out=int((~keep).sum()))

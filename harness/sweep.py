@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from harness.claims import HEARTBEAT_S, Claim, ClaimLost, check_lease, claim_state, new_owner_id
 from harness.errors import ConfigError
 from harness.config import SweepConfig
-from harness.plan import RunSpec, expand
+from harness.plan import RunSpec, expand, planned_runs
 from harness.store import atomic_write_json, read_json, read_result, spec_problem, sweep_dir
 
 if TYPE_CHECKING:
@@ -374,7 +374,7 @@ def sweep_status(sweep: SweepConfig, results_root: Path, lease_s: float = 300.0)
     """
     root = sweep_dir(results_root, sweep.name)
     rows = []
-    for spec in expand(sweep):
+    for spec in planned_runs(sweep, root):
         run_dir = root / spec.run_id
         check_stored_spec(run_dir, spec)
         result = read_result(run_dir) if run_dir.exists() else None

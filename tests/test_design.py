@@ -71,7 +71,7 @@ def test_conventions_give_different_tokens(sweep_file):
 
 
 def test_fixed_sizes_that_miss_the_optimum_warn(sweep_file):
-    path = sweep_file({"model": {"shapes": [], "sizes": [5e3, 1e4, 1e5, 2e5]},
+    path = sweep_file({"model": {"shapes": [], "sizes": [3.3e3, 1e4, 1e5, 2e5]},
                        "budgets": {"mode": "isoflop", "compute": [1e11, 1e15]}})
     config, specs = load_and_expand(str(path))
     warnings = plan_warnings(config, specs)

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import typer
 
@@ -49,12 +49,12 @@ def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/).
     emit(plan_table(specs), fmt)
 
 
-def _parse_workers(workers: str) -> tuple[int, int]:
+def _parse_workers(workers: str) -> tuple[Union[int, str], int]:
     import torch
 
     gpus = torch.cuda.device_count()
     if workers == "auto":
-        return max(1, gpus), gpus
+        return "auto", gpus
     if not workers.isdigit() or int(workers) < 1:
         fail(f"--workers: expected a positive integer or 'auto', got '{workers}'")
     return int(workers), gpus
@@ -64,7 +64,8 @@ def _parse_workers(workers: str) -> tuple[int, int]:
 def run(
     sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."),
     results: Path = RESULTS_OPT,
-    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU)."),
+    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per GPU; on CPU one single-thread "
+                                 "process per core, spare cores as threads when runs are fewer)."),
     no_wandb: bool = typer.Option(False, "--no-wandb", help="Do not log to wandb."),
     save_model: bool = typer.Option(False, "--save-model", help="save_pretrained() each finished model."),
     threads: int = typer.Option(0, help="torch threads per worker (0: default)."),
@@ -134,7 +135,7 @@ def _quickstart_file() -> Path:
 
 @app.command()
 def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = typer.Option(False, "--no-wandb"),
-               workers: str = typer.Option("1", help="Local worker processes.")) -> None:
+               workers: str = typer.Option("1", help="Local worker processes, or 'auto'.")) -> None:
     """The main job: a quick offline sweep on the synthetic language, then fit, comparison and report."""
     from harness.quickstart import run_quickstart
 

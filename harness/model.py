@@ -7,12 +7,17 @@ from harness.sizing import Family, ModelShape
 
 
 def model_config(family: Family, shape: ModelShape, vocab_size: int, context_length: int) -> PretrainedConfig:
-    """A transformers config for this shape: no dropout, SDPA attention, GPT-2 tied / Llama untied head."""
+    """A transformers config for this shape: no dropout, SDPA attention, GPT-2 tied / Llama untied head.
+
+    GPT-2's GELU is ``gelu_pytorch_tanh``: the same tanh approximation as its original ``gelu_new`` (equal to
+    float rounding) in one fused kernel instead of eight elementwise ops, a quarter of a small model's CPU step.
+    """
     if family == "gpt2":
         return GPT2Config(
             vocab_size=vocab_size, n_positions=context_length, n_embd=shape.d_model, n_layer=shape.n_layer,
             n_head=shape.n_head, n_inner=shape.d_ff, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
             bos_token_id=None, eos_token_id=None, use_cache=False, attn_implementation="sdpa",
+            activation_function="gelu_pytorch_tanh",
         )
     return LlamaConfig(
         vocab_size=vocab_size, hidden_size=shape.d_model, intermediate_size=shape.d_ff,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Union
 
 import typer
 
@@ -23,7 +24,7 @@ def _show(table, columns: list[str]) -> None:
         typer.echo(table[columns].to_string(index=False))
 
 
-def run_quickstart(sweep_file: Path, results_root: Path, use_wandb: bool = True, workers: int = 1) -> Path:
+def run_quickstart(sweep_file: Path, results_root: Path, use_wandb: bool = True, workers: Union[int, str] = 1) -> Path:
     """Run the quickstart sweep and everything after it; returns the sweep's results directory."""
     config, specs = load_and_expand(str(sweep_file))
     _section(f"plan: {config.name}, {len(specs)} runs")

@@ -275,6 +275,7 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
         "wall_time_s": elapsed, "tokens_per_s": tokens_per_s, "num_processes": acc.num_processes,
         "mfu": flops["full"] * tokens_per_s / (peak * acc.num_processes) if peak else None,
         "device": device_name(acc.device), "precision": acc.mixed_precision, "versions": library_versions(),
+        "threads": torch.get_num_threads(),  # CPU reductions (LayerNorm grads, norms) sum in a thread-count order
         "git_commit": git_commit(),
     }
 

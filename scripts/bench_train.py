@@ -1,14 +1,19 @@
-"""Training throughput: the harness's train step against a bare PyTorch loop on the same model and batches.
+"""Training throughput: the harness's train step against two references on the same batches.
 
-Prints tokens/s for each shape through ``harness.train._train_step`` (accelerate, schedule-free step,
-grad clipping, loss reduction) and through a minimal loop (forward, cross-entropy, backward, clip,
-AdamW), interleaved in one process so machine noise hits both alike, plus the overhead ratio and,
-on a GPU, MFU. Usage: ``python scripts/bench_train.py [--steps 30] [--precision auto|bf16|fp32] [--compile]``.
+Prints tokens/s for each shape through ``harness.train._train_step`` (accelerate, grad clipping, loss),
+through a bare loop on the same transformers model (forward, cross-entropy, backward, clip, AdamW) and
+through a plain PyTorch GPT of the same shape written here (``plain_gpt.py``: nanoGPT's layout, SDPA with
+``is_causal``). Rounds are interleaved in one process so machine noise hits all alike; the table shows
+median tokens/s and the ratio harness / plain GPT (>= 1.0: the harness step is as fast as hand-written
+PyTorch) and, on a GPU, MFU. Usage: ``python scripts/bench_train.py [--steps 20] [--rounds 5]
+[--precision auto|bf16|fp32] [--compile]``.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +27,10 @@ from harness.plan import expand
 from harness.provenance import peak_flops
 from harness.train import TrainOptions, _setup, _train_step
 
-SHAPES = [(2, 64, 128, 32), (4, 128, 256, 16), (6, 256, 256, 16)]  # n_layer, d_model, context, batch sequences
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plain_gpt import PlainGPT, plain_step  # noqa: E402
+
+SHAPES = [(2, 64, 128, 32), (4, 128, 256, 16), (6, 192, 256, 16)]  # n_layer, d_model, context, batch sequences
 
 
 def _spec(n_layer: int, d_model: int, ctx: int, batch: int, precision: str, compile_: bool):
@@ -58,8 +66,17 @@ def _time(fn, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool) -> dict:
-    """Tokens/s of the harness step and of the bare loop for one shape (3 interleaved rounds each)."""
+def _plain(spec, device: torch.device, compile_: bool):
+    torch.manual_seed(0)
+    shape = spec.shape
+    model = PlainGPT(spec.vocab_size, spec.context_length, shape.n_layer, shape.d_model, shape.n_head, shape.d_ff)
+    model = model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, fused=device.type == "cuda")
+    return (torch.compile(model) if compile_ else model), optimizer
+
+
+def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool, rounds: int = 5) -> dict:
+    """Median tokens/s of the harness step, the bare loop and the plain GPT for one shape (interleaved rounds)."""
     spec = _spec(*shape, precision, compile_)
     with tempfile.TemporaryDirectory() as tmp:
         ctx, corpus, _ = _setup(spec, Path(tmp) / "sweep" / "run", TrainOptions(progress=False))
@@ -68,21 +85,33 @@ def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool) -> dic
     if compile_:
         bare_model = torch.compile(bare_model)
     bare_opt = torch.optim.AdamW(bare_model.parameters(), lr=spec.lr, fused=device.type == "cuda")
+    plain_model, plain_opt = _plain(spec, device, compile_)
     autocast = ctx.accelerator.mixed_precision == "bf16"
     batches = [torch.from_numpy(np.asarray(ctx.train_windows[ctx.order.indices(i, spec.batch_size)], dtype=np.int64)).to(device)
                for i in range(steps)]
-    _time(lambda i: _train_step(ctx, i), 3, device)  # warm-up (and compile)
-    _time(lambda i: _bare_step(bare_model, bare_opt, batches[i], autocast), 3, device)
-    harness_s = bare_s = 0.0
-    for _ in range(3):
-        harness_s += _time(lambda i: _train_step(ctx, i), steps, device)
-        bare_s += _time(lambda i: _bare_step(bare_model, bare_opt, batches[i], autocast), steps, device)
-    tokens = 3 * steps * spec.batch_size * spec.context_length
+    runners = {"harness": lambda i: _train_step(ctx, i),
+               "bare": lambda i: _bare_step(bare_model, bare_opt, batches[i], autocast),
+               "plain": lambda i: _plain_step(plain_model, plain_opt, batches[i], autocast)}
+    for fn in runners.values():
+        _time(fn, 3, device)  # warm-up (and compile)
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, fn in runners.items():
+            times[name].append(_time(fn, steps, device))
+    tokens = steps * spec.batch_size * spec.context_length
+    tps = {name: tokens / statistics.median(t) for name, t in times.items()}
+    ratios = [p / h for h, p in zip(times["harness"], times["plain"])]  # per round: same noise for both
     peak = peak_flops(device)
-    harness_tps = tokens / harness_s
     return {"shape": f"{shape[0]}x{shape[1]} ctx{shape[2]} b{shape[3]}", "N_total": spec.N_total,
-            "harness_tok_s": harness_tps, "bare_tok_s": tokens / bare_s, "overhead": bare_s and harness_s / bare_s - 1,
-            "mfu": spec.flops["full"] * harness_tps / peak if peak else None}
+            "harness_tok_s": tps["harness"], "bare_tok_s": tps["bare"], "plain_tok_s": tps["plain"],
+            "vs_plain": statistics.median(ratios), "vs_bare": statistics.median(
+                b / h for h, b in zip(times["harness"], times["bare"])),
+            "mfu": spec.flops["full"] * tps["harness"] / peak if peak else None}
+
+
+def _plain_step(model, optimizer, windows: torch.Tensor, autocast: bool) -> None:
+    with torch.autocast(windows.device.type, dtype=torch.bfloat16, enabled=autocast):
+        plain_step(model, optimizer, windows, 1.0)
 
 
 def main() -> None:
@@ -90,18 +119,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median taken)")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--shapes", default="all", help="'all' or comma-separated indices into SHAPES")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     picked = SHAPES if args.shapes == "all" else [SHAPES[int(i)] for i in args.shapes.split(",")]
     print(f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
           f"threads {torch.get_num_threads()}, precision {args.precision}, compile {args.compile}")
-    print(f"{'shape':<24}{'N_total':>10}{'harness tok/s':>15}{'bare tok/s':>13}{'overhead':>10}{'MFU':>8}")
+    print(f"{'shape':<24}{'N_total':>10}{'harness tok/s':>15}{'bare tok/s':>12}{'plain GPT tok/s':>17}"
+          f"{'vs bare':>9}{'vs plain':>10}{'MFU':>8}")
     for shape in picked:
-        r = bench_shape(shape, args.steps, args.precision, args.compile)
+        r = bench_shape(shape, args.steps, args.precision, args.compile, args.rounds)
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
-        print(f"{r['shape']:<24}{r['N_total']:>10,}{r['harness_tok_s']:>15,.0f}{r['bare_tok_s']:>13,.0f}"
-              f"{r['overhead']:>+10.1%}{mfu:>8}")
+        print(f"{r['shape']:<24}{r['N_total']:>10,}{r['harness_tok_s']:>15,.0f}{r['bare_tok_s']:>12,.0f}"
+              f"{r['plain_tok_s']:>17,.0f}{r['vs_bare']:>8.2f}x{r['vs_plain']:>9.2f}x{mfu:>8}")
 
 
 if __name__ == "__main__":

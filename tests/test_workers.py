@@ -185,3 +185,39 @@ def test_stopping_a_two_worker_sweep_stops_the_workers_quietly_and_frees_their_r
     assert sweep.returncode == code and "Traceback" not in err and len(lines) == 1, err
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
     assert not list(results.glob("tiny/*/claim")) and len(list(results.glob("tiny/*/checkpoint.pt"))) == 2
+
+
+def test_workers_auto_uses_every_core_one_thread_each():
+    """CPU: one single-thread process per core; fewer runs than cores leave the spare cores as threads."""
+    from harness.sweep import auto_workers, worker_plan
+
+    nine, one = [object()] * 9, [object()]
+    assert auto_workers(nine, cpu_count=2, gpus=0) == 2 and worker_plan(2, 2, 0) == [(1, None), (1, None)]
+    assert auto_workers(one, cpu_count=2, gpus=0) == 1 and worker_plan(1, 2, 0) == [(2, None)]
+    assert auto_workers(nine, cpu_count=16, gpus=4) == 4 and auto_workers(one, cpu_count=16, gpus=4) == 1
+    assert [g for _, g in worker_plan(4, 16, 4)] == ["0", "1", "2", "3"]
+
+
+def test_cli_workers_auto_is_passed_to_the_sweep():
+    from harness.cli import _parse_workers
+
+    assert _parse_workers("auto")[0] == "auto" and _parse_workers("3")[0] == 3
+
+
+def test_thread_count_is_recorded_with_the_loss(sweep_file, tmp_path):
+    """A run trained with 1 and with 2 torch threads: same loss to float noise, and the layout on record."""
+    import torch
+    from harness.config import load_sweep
+    from harness.plan import expand
+    from harness.train import TrainOptions, train
+
+    spec = expand(load_sweep(sweep_file({"budgets": {"tokens": [4096]}})))[0]
+    before, results = torch.get_num_threads(), {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results[threads] = train(spec, tmp_path / f"t{threads}" / "s" / spec.run_id, TrainOptions(progress=False))
+    finally:
+        torch.set_num_threads(before)
+    assert results[1]["threads"] == 1 and results[2]["threads"] == 2
+    assert abs(results[1]["loss"] - results[2]["loss"]) < 1e-3

@@ -5,7 +5,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import typer
 
@@ -69,19 +69,20 @@ def _check_workers(workers: str) -> str:
     return workers
 
 
-def _parse_workers(workers: str) -> tuple[int, int]:
-    """(worker processes, visible GPUs) for a checked ``--workers`` value."""
+def _parse_workers(workers: str) -> tuple[Union[int, str], int]:
+    """(worker processes or 'auto', visible GPUs) for a checked ``--workers`` value."""
     import torch
 
     gpus = torch.cuda.device_count()
-    return (max(1, gpus) if workers == "auto" else int(workers)), gpus
+    return ("auto" if workers == "auto" else int(workers)), gpus
 
 
 @app.command()
 def run(
     sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."),
     results: Path = RESULTS_OPT,
-    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU).",
+    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per GPU; on CPU one single-thread "
+                                 "process per core, spare cores as threads when runs are fewer).",
                                 callback=_check_workers),
     no_wandb: bool = no_wandb_option(),
     save_model: bool = typer.Option(False, "--save-model", help="save_pretrained() each finished model."),
@@ -154,7 +155,7 @@ def _quickstart_file() -> Path:
 
 @app.command()
 def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = no_wandb_option(),
-               workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per visible GPU).",
+               workers: str = typer.Option("1", help="Local worker processes, or 'auto' (see harness run --help).",
                                            callback=_check_workers)) -> None:
     """The main job: a quick offline sweep on the synthetic language, then fit, comparison and report."""
     from harness.quickstart import run_quickstart

@@ -11,6 +11,7 @@ from harness.errors import ConfigError
 from harness.config import (
     DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash,
 )
+from harness.store import TRUNK_PREFIX
 from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params
 
 _EXCLUDED_FROM_ID = {"sweep", "run_id", "eval_interval", "checkpoint_interval", "size_error", "target_size", "budget"}
@@ -49,6 +50,10 @@ class RunSpec(Strict):
     eval_interval: int = Field(0, description="Steps between interim evals (0: end only).")
     checkpoint_interval: int = Field(200, description="Steps between checkpoints.")
     budget: str = Field("", description="The grid cell this run came from, e.g. 'C=1e15'.")
+    branch_steps: list[int] = Field(default_factory=list, description="Cooldown-branching trunk: steps after which "
+                                    "a branch-point checkpoint is saved and kept (empty: not a trunk).")
+    branch_of: str = Field("", description="Cooldown branch: run id of the trunk it starts from (empty: none).")
+    branch_step: int = Field(0, description="Cooldown branch: the trunk step it starts from (its cooldown's first).")
 
     @property
     def shape(self) -> ModelShape:
@@ -65,12 +70,26 @@ class RunSpec(Strict):
         """The fields that change the outcome (hashed into the run id); streaming only changes how data is read."""
         payload = self.model_dump(mode="json", exclude=_EXCLUDED_FROM_ID)
         payload["data"].pop("streaming", None)
-        return payload
+        return _drop_unset(payload)
+
+
+# Fields added after run ids were first published: hashed only when set, so older run ids stay valid.
+_HASHED_WHEN_SET = {"branch_steps": [], "branch_of": "", "branch_step": 0}
+_SCHEDULE_HASHED_WHEN_SET = {"cooldown_shape": "linear", "warmup_steps": None}
+
+
+def _drop_unset(payload: dict) -> dict:
+    for fields, where in ((_HASHED_WHEN_SET, payload), (_SCHEDULE_HASHED_WHEN_SET, payload["schedule"])):
+        for name, default in fields.items():
+            if where.get(name, default) == default:
+                where.pop(name, None)
+    return payload
 
 
 def make_run_id(spec: RunSpec) -> str:
     """Readable name plus content hash, e.g. gpt2-L2-d32-D1.0e6-s0-3f2a9c01d4."""
-    return f"{spec.family}-L{spec.n_layer}-d{spec.d_model}-D{spec.tokens:.1e}-s{spec.seed}-{content_hash(spec.outcome_payload())}".replace("+", "")
+    role = TRUNK_PREFIX if spec.branch_steps else ""  # cooldown-branching trunks: kept out of the run table
+    return f"{role}{spec.family}-L{spec.n_layer}-d{spec.d_model}-D{spec.tokens:.1e}-s{spec.seed}-{content_hash(spec.outcome_payload())}".replace("+", "")
 
 
 def vocab_size_of(data: DataConfig) -> int:
@@ -134,7 +153,8 @@ def _batching(sweep: SweepConfig) -> tuple[int, int]:
 
 
 def expand(sweep: SweepConfig) -> list[RunSpec]:
-    """All runs of a sweep, deterministic order (N, D, seed), duplicates removed."""
+    """All runs of a sweep, deterministic order (N, D, seed), duplicates removed; with cooldown branching,
+    the trunks first, then the branches (see :mod:`harness.branching`)."""
     vocab, ctx, t = vocab_size_of(sweep.data), sweep.data.context_length, sweep.training
     batch, accum = _batching(sweep)
     specs: dict[str, RunSpec] = {}
@@ -159,7 +179,12 @@ def expand(sweep: SweepConfig) -> list[RunSpec]:
                 specs.setdefault(spec.run_id, spec)
                 if len(specs) > sweep.max_runs:
                     raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
-    return sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.seed, s.run_id))
+    ordered = sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.seed, s.run_id))
+    if sweep.budgets.branching != "none":
+        from harness.branching import branch_plan
+
+        return branch_plan(ordered, sweep.budgets)
+    return ordered
 
 
 def load_and_expand(source: str) -> tuple[SweepConfig, list[RunSpec]]:

@@ -19,6 +19,7 @@ from harness.errors import ConfigError
 from harness.config import load_sweep
 
 RESULT_FILE, SPEC_FILE, METRICS_FILE, CHECKPOINT_FILE = "result.json", "spec.json", "metrics.jsonl", "checkpoint.pt"
+TRUNK_PREFIX = "trunk-"  # run ids of cooldown-branching trunks: their records stay out of tables and curves
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -94,11 +95,12 @@ def sweep_dir(results_root: Path, sweep_name: str) -> Path:
 
 
 def run_dirs(sweep_path: Path) -> list[Path]:
-    """Run directories of a sweep (those holding a spec.json), sorted."""
+    """Run directories of a sweep (those holding a spec.json; not cooldown-branching trunks), sorted."""
     sweep_path = Path(sweep_path)
     if not sweep_path.is_dir():
         return []
-    return sorted(p for p in sweep_path.iterdir() if p.is_dir() and (p / SPEC_FILE).exists())
+    return sorted(p for p in sweep_path.iterdir()
+                  if p.is_dir() and (p / SPEC_FILE).exists() and not p.name.startswith(TRUNK_PREFIX))
 
 
 _TABLE_KEYS = [

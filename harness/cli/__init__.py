@@ -46,6 +46,15 @@ def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/).
     config, specs = load_and_expand(sweep)
     if fmt == "table":
         typer.echo(f"sweep {config.name}: {len(specs)} runs ({config.budgets.mode}, {config.model.family})")
+    if config.budgets.branching != "none":
+        from harness.branching import branch_plan_table, token_comparison
+
+        emit(branch_plan_table(specs), fmt)
+        if fmt == "table":
+            typer.echo(f"\ntokens, cooldown branching ({config.budgets.branching}, f={config.budgets.cooldown_fraction:g}, "
+                       f"{config.budgets.cooldown_shape}) vs independent runs:")
+            emit(token_comparison(specs), fmt)
+        return
     emit(plan_table(specs), fmt)
 
 

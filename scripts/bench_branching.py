@@ -9,7 +9,7 @@ twin, α and β of each fit inside the other's interval. Records are resumable: 
 (wall time is summed from the records, so it stays the training time of the runs themselves).
 
 Usage: ``python scripts/bench_branching.py [--sweep sweeps/branching.yaml] [--results results/bench-branching]
-[--bootstrap 1000] [--workers 1]``; it also writes ``<results>/bench_branching.json``.
+[--bootstrap 1000] [--workers 1] [--threads 1]``; it also writes ``<results>/bench_branching.json``.
 """
 from __future__ import annotations
 
@@ -66,9 +66,9 @@ def fit(table: pd.DataFrame, bootstrap: int) -> dict:
     return {name: (float(result.params[name]), *map(float, result.ci[name])) for name in ("alpha", "beta")}
 
 
-def run_both(config: SweepConfig, results: Path, workers: int) -> dict[str, float]:
+def run_both(config: SweepConfig, results: Path, workers: int, threads: int) -> dict[str, float]:
     """Train both variants (finished runs are skipped); wall clock of this invocation per variant."""
-    options = WorkerOptions(TrainOptions(use_wandb=False, progress=False))
+    options = WorkerOptions(TrainOptions(use_wandb=False, progress=False), threads=threads)
     clock = {}
     for label, sweep in variants(config).items():
         start = time.perf_counter()
@@ -129,11 +129,12 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("results/bench-branching"))
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (1: steady on a busy machine)")
     parser.add_argument("--compare-only", action="store_true", help="Only compare existing records.")
     args = parser.parse_args()
     config = load_sweep(args.sweep)
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
-    clock = {} if args.compare_only else run_both(config, args.results, args.workers)
+    clock = {} if args.compare_only else run_both(config, args.results, args.workers, args.threads)
     summary = compare(config, args.results, args.bootstrap)
     summary["load_average_end"] = os.getloadavg()[0]
     show(summary, clock)

@@ -163,7 +163,8 @@ def branch_readiness(spec: RunSpec, root: Path) -> str:
 def inherited_divergence(spec: RunSpec, trunk: dict) -> dict:
     """The record of a branch whose trunk diverged before its branch point (so would the single WSD run)."""
     flops, tokens = spec.flops, spec.tokens
-    return {**trunk, **role_fields(spec), "run_id": spec.run_id, "status": "diverged",
+    own = {k: v for k, v in trunk.items() if k != "branch_steps"}
+    return {**own, **role_fields(spec), "run_id": spec.run_id, "status": "diverged",
             "reason": f"trunk {spec.branch_of} diverged before step {spec.branch_step}: {trunk.get('reason', '')}",
             "D": tokens, "C": flops["6N_total"] * tokens, "C_kaplan": flops["6N_nonembed"] * tokens,
             "C_full": flops["full"] * tokens, "tokens_per_param": tokens / spec.N_total, "steps": spec.steps,
@@ -210,6 +211,24 @@ def _still_waiting(waiting: list[RunSpec], final: dict, by_id: dict, root: Path)
     return [by_id[t] for t in trunks if t in by_id and final.get(t) in (None, "busy")] + retry
 
 
+def _process_state():
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())  # as run_one makes it
+
+
+def _agreed(decision: str) -> str:
+    """Under a multi-process (DDP) launch, every rank follows rank 0's reading of the files."""
+    if _process_state().num_processes == 1:
+        return decision
+    from accelerate.utils import broadcast_object_list
+
+    shared = [decision]
+    broadcast_object_list(shared, from_process=0)
+    return shared[0]
+
+
 def branch_worker_loop(specs: list[RunSpec], root: Path, options, poll_s: float = 1.0):
     """:func:`harness.sweep.worker_loop` for a plan with branches: waiting branches are retried until ready."""
     from tqdm.auto import tqdm
@@ -223,11 +242,12 @@ def branch_worker_loop(specs: list[RunSpec], root: Path, options, poll_s: float 
     while pending:
         waiting = []
         for spec in pending:
-            ready = branch_readiness(spec, root)
+            ready = _agreed(branch_readiness(spec, root))
             if ready == "waiting":
                 waiting.append(spec)
-            elif ready == "diverged":
-                final[spec.run_id] = record_inherited_divergence(spec, root, owner, options.lease_s)
+            elif ready == "diverged":  # under DDP, rank 0 alone writes the record
+                main = _process_state().is_main_process
+                final[spec.run_id] = record_inherited_divergence(spec, root, owner, options.lease_s) if main else "skipped"
             else:
                 final[spec.run_id] = run_one(spec, root, owner, options)
         pending = _still_waiting(waiting, final, by_id, root)

@@ -3,7 +3,8 @@
 Runs a sweep file (default ``sweeps/branching.yaml``: 3 sizes × 4 doubling budgets) twice: as independent
 runs with the file's own schedule (cosine; sweep ``<name>-cosine``) and as WSD branches off one constant-LR
 trunk per size (sweep ``<name>-wsd``). Prints total tokens trained, wall time, every point's loss, and
-the Chinchilla fit (α, β with 95 % bootstrap intervals, ``harness.fit.fit_law``) of both, then checks:
+the Chinchilla fit (α, β with 95 % bootstrap intervals, ``harness.fit.fit_law``; E free, and E held at the
+synthetic language's exact floor) of both, then checks:
 tokens ratio within 2 % of (D_max + f·Σ_{i<max} D_i)/Σ D_i, every branched loss within 1 % of its cosine
 twin, α and β of each fit inside the other's interval. Records are resumable: a rerun reuses finished runs
 (wall time is summed from the records, so it stays the training time of the runs themselves).
@@ -60,10 +61,20 @@ def target_ratio(table: pd.DataFrame, f: float) -> float:
     return branched / total
 
 
-def fit(table: pd.DataFrame, bootstrap: int) -> dict:
-    """α and β with their 95 % bootstrap intervals."""
-    result = fit_law(table, "chinchilla", bootstrap=bootstrap, seed=0)
+FITS = ("E free", "E = floor")  # the synthetic language's exact floor, when the records carry one
+
+
+def fit(table: pd.DataFrame, bootstrap: int, fixed_floor: bool) -> dict:
+    """α and β with their 95 % bootstrap intervals (E free, or held at the records' exact floor)."""
+    floor = table["floor"].dropna()
+    fixed = {"E": float(floor.iloc[0])} if fixed_floor and len(floor) else None
+    result = fit_law(table, "chinchilla", bootstrap=bootstrap, seed=0, fixed=fixed)
     return {name: (float(result.params[name]), *map(float, result.ci[name])) for name in ("alpha", "beta")}
+
+
+def inside_each_other(fits: dict, param: str) -> bool:
+    """Whether each variant's estimate lies inside the other's interval."""
+    return all(fits[a][param][1] <= fits[b][param][0] <= fits[a][param][2] for a, b in (("cosine", "wsd"), ("wsd", "cosine")))
 
 
 def run_both(config: SweepConfig, results: Path, workers: int, threads: int) -> dict[str, float]:
@@ -89,13 +100,13 @@ def compare(config: SweepConfig, results: Path, bootstrap: int) -> dict:
     points = tables["cosine"][["N_total", "D", "loss"]].merge(
         tables["wsd"][["N_total", "D", "loss"]], on=["N_total", "D"], suffixes=("_cosine", "_wsd"))
     points["rel_diff"] = points["loss_wsd"] / points["loss_cosine"] - 1
-    fits = {label: fit(table, bootstrap) for label, table in tables.items()}
+    fits = {kind: {label: fit(table, bootstrap, kind == FITS[1]) for label, table in tables.items()} for kind in FITS}
     ratio, target = tokens["wsd"] / tokens["cosine"], target_ratio(tables["cosine"], config.budgets.cooldown_fraction)
-    inside = all(fits[a][p][1] <= fits[b][p][0] <= fits[a][p][2]
-                 for a, b in (("cosine", "wsd"), ("wsd", "cosine")) for p in ("alpha", "beta"))
     checks = {"tokens_within_2pct_of_target": abs(ratio / target - 1) <= 0.02,
-              "every_loss_within_1pct": bool((points["rel_diff"].abs() <= 0.01).all()),
-              "alpha_beta_inside_each_others_ci": inside}
+              "every_loss_within_1pct": bool((points["rel_diff"].abs() <= 0.01).all())}
+    for kind in FITS:
+        for param in ("alpha", "beta"):
+            checks[f"{param}_inside_each_others_ci ({kind})"] = inside_each_other(fits[kind], param)
     return {"tokens": tokens, "token_ratio": ratio, "target_ratio": target, "wall_time_s": wall,
             "points": points.to_dict("records"), "fits": fits, "checks": checks,
             "cooldown_fraction": config.budgets.cooldown_fraction, "cooldown_shape": config.budgets.cooldown_shape}
@@ -113,10 +124,15 @@ def show(summary: dict, clock: dict[str, float]) -> None:
     print(f"\n{'N_total':>9}{'D':>10}{'loss cosine':>13}{'loss WSD':>10}{'diff':>8}")
     for p in summary["points"]:
         print(f"{p['N_total']:>9,}{p['D']:>10.3g}{p['loss_cosine']:>13.4f}{p['loss_wsd']:>10.4f}{p['rel_diff']:>+8.2%}")
-    print(f"\n{'fit (95 % bootstrap CI)':<24}{'independent cosine':>28}{'WSD branches':>28}")
-    for name in ("alpha", "beta"):
-        cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in (summary["fits"][k][name] for k in ("cosine", "wsd"))]
-        print(f"{name:<24}{cells[0]:>28}{cells[1]:>28}")
+    diffs = pd.Series([p["rel_diff"] for p in summary["points"]])
+    print(f"mean diff {diffs.mean():+.2%}, within 1 %: {(diffs.abs() <= 0.01).sum()} of {len(diffs)}, "
+          f"WSD lower: {(diffs < 0).sum()} of {len(diffs)}")
+    print(f"\n{'chinchilla fit (95 % bootstrap CI)':<34}{'independent cosine':>28}{'WSD branches':>28}")
+    for kind in FITS:
+        for name in ("alpha", "beta"):
+            cells = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in (summary["fits"][kind][k][name]
+                                                                       for k in ("cosine", "wsd"))]
+            print(f"{name + ', ' + kind:<34}{cells[0]:>28}{cells[1]:>28}")
     print()
     for name, ok in summary["checks"].items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")

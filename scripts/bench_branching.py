@@ -9,7 +9,7 @@ tokens ratio within 2 % of (D_max + f·Σ_{i<max} D_i)/Σ D_i, every branched lo
 twin, α and β of each fit inside the other's interval. Records are resumable: a rerun reuses finished runs
 (wall time is summed from the records, so it stays the training time of the runs themselves).
 
-Usage: ``python scripts/bench_branching.py [--sweep sweeps/branching.yaml] [--results results/bench-branching]
+Usage: ``python scripts/bench_branching.py [--sweep sweeps/branching.yaml ...] [--results results/bench-branching]
 [--bootstrap 1000] [--workers 1] [--threads 1]``; it also writes ``<results>/bench_branching.json``.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
@@ -90,16 +91,26 @@ def run_both(config: SweepConfig, results: Path, workers: int, threads: int) -> 
     return clock
 
 
-def compare(config: SweepConfig, results: Path, bootstrap: int) -> dict:
-    """The side-by-side numbers (tokens, wall time, losses, fits) and the target checks."""
-    names = {label: sweep.name for label, sweep in variants(config).items()}
-    recs = {label: records(results / name) for label, name in names.items()}
-    tables = {label: load_results(results / name) for label, name in names.items()}
+def seed_spread(table: pd.DataFrame) -> Optional[dict]:
+    """Same N and D, other seed: |loss / loss of the first seed − 1| (mean and max); None with one seed."""
+    wide = table.pivot_table(index=["N_total", "D"], columns="seed", values="loss")
+    if wide.shape[1] < 2:
+        return None
+    diffs = wide.iloc[:, 1:].div(wide.iloc[:, 0], axis=0).sub(1).abs().stack()
+    return {"mean_abs": float(diffs.mean()), "max_abs": float(diffs.max())}
+
+
+def compare(configs: list[SweepConfig], results: Path, bootstrap: int) -> dict:
+    """The side-by-side numbers (tokens, wall time, losses, fits) and the target checks, over all given sweeps."""
+    names = {label: [variants(c)[label].name for c in configs] for label in ("cosine", "wsd")}
+    recs = {label: [r for n in ns for r in records(results / n)] for label, ns in names.items()}
+    tables = {label: pd.concat([load_results(results / n) for n in ns], ignore_index=True) for label, ns in names.items()}
     tokens = {label: sum(trained_tokens(r) for r in rs) for label, rs in recs.items()}
     wall = {label: sum(r["wall_time_s"] for r in rs) for label, rs in recs.items()}
-    points = tables["cosine"][["N_total", "D", "loss"]].merge(
-        tables["wsd"][["N_total", "D", "loss"]], on=["N_total", "D"], suffixes=("_cosine", "_wsd"))
+    keys = ["N_total", "D", "seed"]
+    points = tables["cosine"][keys + ["loss"]].merge(tables["wsd"][keys + ["loss"]], on=keys, suffixes=("_cosine", "_wsd"))
     points["rel_diff"] = points["loss_wsd"] / points["loss_cosine"] - 1
+    config = configs[0]
     fits = {kind: {label: fit(table, bootstrap, kind == FITS[1]) for label, table in tables.items()} for kind in FITS}
     ratio, target = tokens["wsd"] / tokens["cosine"], target_ratio(tables["cosine"], config.budgets.cooldown_fraction)
     checks = {"tokens_within_2pct_of_target": abs(ratio / target - 1) <= 0.02,
@@ -107,7 +118,8 @@ def compare(config: SweepConfig, results: Path, bootstrap: int) -> dict:
     for kind in FITS:
         for param in ("alpha", "beta"):
             checks[f"{param}_inside_each_others_ci ({kind})"] = inside_each_other(fits[kind], param)
-    return {"tokens": tokens, "token_ratio": ratio, "target_ratio": target, "wall_time_s": wall,
+    return {"tokens": tokens, "token_ratio": ratio, "target_ratio": target, "wall_time_s": wall, "sweeps": names,
+            "seed_spread": {label: seed_spread(table) for label, table in tables.items()},
             "points": points.to_dict("records"), "fits": fits, "checks": checks,
             "cooldown_fraction": config.budgets.cooldown_fraction, "cooldown_shape": config.budgets.cooldown_shape}
 
@@ -121,12 +133,17 @@ def show(summary: dict, clock: dict[str, float]) -> None:
     print(f"{'wall time, Σ records (s)':<34}{w['cosine']:>20.1f}{w['wsd']:>16.1f}{w['wsd'] / w['cosine']:>8.3f}")
     if clock:
         print(f"{'wall time, this invocation (s)':<34}{clock['cosine']:>20.1f}{clock['wsd']:>16.1f}")
-    print(f"\n{'N_total':>9}{'D':>10}{'loss cosine':>13}{'loss WSD':>10}{'diff':>8}")
+    print(f"\n{'N_total':>9}{'D':>10}{'seed':>5}{'loss cosine':>13}{'loss WSD':>10}{'diff':>8}")
     for p in summary["points"]:
-        print(f"{p['N_total']:>9,}{p['D']:>10.3g}{p['loss_cosine']:>13.4f}{p['loss_wsd']:>10.4f}{p['rel_diff']:>+8.2%}")
+        print(f"{p['N_total']:>9,}{p['D']:>10.3g}{p['seed']:>5}{p['loss_cosine']:>13.4f}{p['loss_wsd']:>10.4f}"
+              f"{p['rel_diff']:>+8.2%}")
     diffs = pd.Series([p["rel_diff"] for p in summary["points"]])
     print(f"mean diff {diffs.mean():+.2%}, within 1 %: {(diffs.abs() <= 0.01).sum()} of {len(diffs)}, "
           f"WSD lower: {(diffs < 0).sum()} of {len(diffs)}")
+    for label, spread in summary["seed_spread"].items():
+        if spread:
+            print(f"seed to seed ({label}, same N and D): mean |diff| {spread['mean_abs']:.2%}, "
+                  f"max {spread['max_abs']:.2%}")
     print(f"\n{'chinchilla fit (95 % bootstrap CI)':<34}{'independent cosine':>28}{'WSD branches':>28}")
     for kind in FITS:
         for name in ("alpha", "beta"):
@@ -141,17 +158,21 @@ def show(summary: dict, clock: dict[str, float]) -> None:
 def main() -> None:
     """Run (or resume) both variants, then print and save the comparison."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sweep", default="sweeps/branching.yaml")
+    parser.add_argument("--sweep", nargs="+", default=["sweeps/branching.yaml"],
+                        help="sweep files (e.g. one per seed); compared and fitted together")
     parser.add_argument("--results", type=Path, default=Path("results/bench-branching"))
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (1: steady on a busy machine)")
     parser.add_argument("--compare-only", action="store_true", help="Only compare existing records.")
     args = parser.parse_args()
-    config = load_sweep(args.sweep)
+    configs = [load_sweep(path) for path in args.sweep]
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
-    clock = {} if args.compare_only else run_both(config, args.results, args.workers, args.threads)
-    summary = compare(config, args.results, args.bootstrap)
+    clock: dict[str, float] = {}
+    for config in [] if args.compare_only else configs:
+        for label, seconds in run_both(config, args.results, args.workers, args.threads).items():
+            clock[label] = clock.get(label, 0.0) + seconds
+    summary = compare(configs, args.results, args.bootstrap)
     summary["load_average_end"] = os.getloadavg()[0]
     show(summary, clock)
     atomic_write_json(args.results / "bench_branching.json", summary)

@@ -138,3 +138,10 @@ def test_a_trunk_that_diverged_before_a_branch_point_gives_that_branch_a_diverge
     table = load_results(root).set_index("run_id")
     assert table.loc[specs[2].run_id, "status"] == "diverged" and math.isnan(table.loc[specs[2].run_id, "loss"])
     assert "made up" in table.loc[specs[2].run_id, "reason"] and table.loc[specs[1].run_id, "status"] == "done"
+
+
+def test_engines_with_one_job_per_run_refuse_a_branching_sweep(tmp_path):
+    from harness.launch import prepare
+
+    with pytest.raises(ConfigError, match="harness run"):
+        prepare(_sweep(BRANCHED), tmp_path / "results")

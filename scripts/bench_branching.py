@@ -138,7 +138,7 @@ def show(summary: dict, clock: dict[str, float]) -> None:
         print(f"{p['N_total']:>9,}{p['D']:>10.3g}{p['seed']:>5}{p['loss_cosine']:>13.4f}{p['loss_wsd']:>10.4f}"
               f"{p['rel_diff']:>+8.2%}")
     diffs = pd.Series([p["rel_diff"] for p in summary["points"]])
-    print(f"mean diff {diffs.mean():+.2%}, within 1 %: {(diffs.abs() <= 0.01).sum()} of {len(diffs)}, "
+    print(f"mean diff {diffs.mean():+.2%}, mean |diff| {diffs.abs().mean():.2%}, within 1 %: {(diffs.abs() <= 0.01).sum()} of {len(diffs)}, "
           f"WSD lower: {(diffs < 0).sum()} of {len(diffs)}")
     for label, spread in summary["seed_spread"].items():
         if spread:

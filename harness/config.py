@@ -152,6 +152,17 @@ class BudgetConfig(Strict):
     centre: Optional[IsoflopCentre] = Field(None, description="isoflop: sizes per budget centred on a predicted optimum (else model.sizes).")
     span: float = Field(4.0, gt=1, le=1000, description="isoflop centre: sizes run from N_opt/span to N_opt·span.")
     points: int = Field(7, ge=2, le=50, description="isoflop centre: sizes per budget, log-spaced.")
+    branching: Literal["none", "wsd"] = Field(
+        "none", description="wsd: one constant-LR trunk per (size, seed); each budget branches off it into a cooldown.")
+    cooldown_fraction: float = Field(0.2, gt=0, lt=1, description="wsd branching: share of each budget spent cooling down.")
+    cooldown_shape: Literal["linear", "1-sqrt"] = Field(
+        "linear", description="wsd branching: cooldown shape (Hägele et al. 2024: linear or 1-sqrt).")
+
+    @model_validator(mode="after")
+    def _branching_mode(self) -> "BudgetConfig":
+        if self.branching != "none" and self.mode == "isoflop":
+            raise ValueError("branching 'wsd' needs several budgets per size: use mode grid or tokens_per_param")
+        return self
 
     @model_validator(mode="after")
     def _mode_values(self) -> "BudgetConfig":
@@ -211,6 +222,12 @@ class ScheduleConfig(Strict):
     warmup_fraction: float = Field(0.05, ge=0, lt=1, json_schema_extra=IN_ID, description="Warm-up length as a share of the run's steps.")
     final_lr_fraction: float = Field(0.1, ge=0, le=1, json_schema_extra=IN_ID, description="LR at the last step, as a share of peak.")
     cooldown_fraction: float = Field(0.2, gt=0, le=1, json_schema_extra=IN_ID, description="wsd: share of steps spent decaying.")
+    cooldown_shape: Literal["linear", "1-sqrt"] = Field(
+        "linear", json_schema_extra=IN_ID_UNLESS_DEFAULT,
+        description="wsd: decay shape, 1-(1-final)·p or 1-(1-final)·sqrt(p) over cooldown progress p.")
+    warmup_steps: Optional[int] = Field(
+        None, ge=0, json_schema_extra=IN_ID_UNLESS_DEFAULT,
+        description="Warm-up length in steps, overriding warmup_fraction (set by cooldown branching).")
 
 
 class OptimizerConfig(Strict):

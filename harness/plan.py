@@ -10,11 +10,12 @@ from pydantic import Field
 
 from harness.errors import ConfigError
 from harness.config import (
-    IN_ID, DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash, id_payload,
+    IN_ID, IN_ID_UNLESS_DEFAULT, DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash, id_payload,
 )
 from harness.design import CONVENTION_SIZE_BY, design_sizes, flops_per_token_for
 from harness.hparams import batch_sequences, rule_hparams
 from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params, tokens_for_compute
+from harness.store import TRUNK_PREFIX
 
 SIZE_TOLERANCE = 1.5  # a target size the sizer misses by more than this factor either way is refused
 # precision as hashed: fp32 (explicit, or auto resolved on CPU) keeps the legacy value "auto" that records
@@ -61,6 +62,13 @@ class RunSpec(Strict):
     budget: str = Field("", description="The grid cell this run came from, e.g. 'C=1e15'.")
     lr_multiplier: float = Field(1.0, description="Multiplier of the rule's LR (training.lr.sweep); 1 without a sweep.")
     hparam_rule: str = Field("", description="Published rule that set LR/batch/warm-up/β2 (training.hparams), if any.")
+    branch_steps: list[int] = Field(default_factory=list, json_schema_extra=IN_ID_UNLESS_DEFAULT,
+                                    description="Cooldown-branching trunk: steps after which a branch-point "
+                                    "checkpoint is saved and kept (empty: not a trunk).")
+    branch_of: str = Field("", json_schema_extra=IN_ID_UNLESS_DEFAULT,
+                           description="Cooldown branch: run id of the trunk it starts from (empty: none).")
+    branch_step: int = Field(0, json_schema_extra=IN_ID_UNLESS_DEFAULT,
+                             description="Cooldown branch: the trunk step it starts from (its cooldown's first).")
 
     @property
     def shape(self) -> ModelShape:
@@ -82,7 +90,8 @@ class RunSpec(Strict):
 
 def make_run_id(spec: RunSpec) -> str:
     """Readable name plus content hash, e.g. gpt2-L2-d32-D1.0e6-s0-3f2a9c01d4."""
-    return f"{spec.family}-L{spec.n_layer}-d{spec.d_model}-D{spec.tokens:.1e}-s{spec.seed}-{content_hash(spec.outcome_payload())}".replace("+", "")
+    role = TRUNK_PREFIX if spec.branch_steps else ""  # cooldown-branching trunks: kept out of the run table
+    return f"{role}{spec.family}-L{spec.n_layer}-d{spec.d_model}-D{spec.tokens:.1e}-s{spec.seed}-{content_hash(spec.outcome_payload())}".replace("+", "")
 
 
 def vocab_size_of(data: DataConfig) -> int:
@@ -242,7 +251,12 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
                 specs.setdefault(spec.run_id, spec)
                 if len(specs) > sweep.max_runs:
                     raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
-    return sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.seed, s.run_id))
+    ordered = sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.seed, s.run_id))
+    if sweep.budgets.branching != "none":
+        from harness.branching import branch_plan
+
+        return branch_plan(ordered, sweep.budgets)
+    return ordered
 
 
 def planned_runs(sweep: SweepConfig, root=None) -> list[RunSpec]:

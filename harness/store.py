@@ -25,6 +25,7 @@ from harness.errors import ConfigError
 from harness.config import SweepConfig, load_sweep
 
 RESULT_FILE, SPEC_FILE, METRICS_FILE, CHECKPOINT_FILE = "result.json", "spec.json", "metrics.jsonl", "checkpoint.pt"
+TRUNK_PREFIX = "trunk-"  # run ids of cooldown-branching trunks: their records stay out of tables and curves
 
 
 def current_umask() -> int:
@@ -119,11 +120,12 @@ def sweep_dir(results_root: Path, sweep_name: str) -> Path:
 
 
 def run_dirs(sweep_path: Path) -> list[Path]:
-    """Run directories of a sweep (those holding a spec.json), sorted."""
+    """Run directories of a sweep (those holding a spec.json; not cooldown-branching trunks), sorted."""
     sweep_path = Path(sweep_path)
     if not sweep_path.is_dir():
         return []
-    return sorted(p for p in sweep_path.iterdir() if p.is_dir() and (p / SPEC_FILE).exists())
+    return sorted(p for p in sweep_path.iterdir()
+                  if p.is_dir() and (p / SPEC_FILE).exists() and not p.name.startswith(TRUNK_PREFIX))
 
 
 def spec_problem(run_dir: Path) -> Optional[str]:

@@ -218,6 +218,11 @@ def _apply_worker_env(options: WorkerOptions) -> None:
 def worker_loop(specs: list[RunSpec], root: Path, options: WorkerOptions) -> SweepOutcome:
     """Go through the specs in order, training every run nobody has finished or claimed."""
     _apply_worker_env(options)
+    if any(s.branch_of for s in specs):  # cooldown branching: branches wait for their trunk's branch points
+        from harness.branching import branch_worker_loop
+
+        with sigterm_unwinds():
+            return branch_worker_loop(specs, root, options)
     owner, outcome = new_owner_id(), SweepOutcome()
     bar = tqdm(specs, desc=f"sweep {root.name}", unit="run", position=0,
                disable=None if options.train.progress else True)

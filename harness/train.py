@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
+from harness.branching import branch_point_path, role_fields, seed_branch_metrics, start_checkpoint
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
 from harness.data.tokenizers import save_hf_tokenizer
@@ -159,7 +160,7 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
     opt = spec.optimizer
     optimizer = torch.optim.AdamW(_param_groups(model, opt.weight_decay), lr=spec.lr, betas=(opt.beta1, opt.beta2),
                                   eps=opt.eps, fused=accelerator.device.type == "cuda")
-    state = load_checkpoint(run_dir / "checkpoint.pt", model, optimizer)
+    state = load_checkpoint(start_checkpoint(spec, run_dir), model, optimizer)  # a branch: its trunk's point
     model, optimizer = accelerator.prepare(model, optimizer)
     if spec.compile:
         model = torch.compile(model)
@@ -183,10 +184,13 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
     if main:
         atomic_write_json(run_dir / SPEC_FILE, spec.model_dump(mode="json"))
         reset_metrics(run_dir / METRICS_FILE, state["step"])
+        seed_branch_metrics(spec, run_dir, state["step"])
     tracker = Tracker(options.use_wandb and main, spec.run_id, spec.sweep, spec.model_dump(mode="json"), run_dir)
     step, best, status, reason, final_eval = state["step"], state["best_loss"], "done", "", None
-    # wall time and tokens/s cover the whole run: the time before a resume is kept in the checkpoint
+    # wall time and tokens/s cover the whole run: the time before a resume is kept in the checkpoint; a cooldown
+    # branch counts its own steps only, from the trunk's branch point (whose state has no elapsed time)
     train_loss, start_step = state["last_loss"], state["step"]
+    counted_from = state.get("counted_from", 0 if "elapsed_s" in state else state["step"])
     t0 = time.perf_counter() - state.get("elapsed_s", 0.0)
     bar = Progress(spec.run_id, spec.steps, step, spec.batch_size * spec.context_length, options.progress and main,
                    options.progress_interval_s)
@@ -200,7 +204,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         reason = _divergence(train_loss, best, step, spec)
         best = min(best, train_loss) if math.isfinite(train_loss) else best
         elapsed = time.perf_counter() - t0
-        row = _metrics_row(ctx, step, train_loss, elapsed, 0, options)
+        row = _metrics_row(ctx, step, train_loss, elapsed, counted_from, options)
         if row and "eval_loss" in row:
             final_eval = (row["eval_loss"], row["eval_loss_se"])
         bar.update(step, train_loss, final_eval[0] if final_eval else None)
@@ -210,22 +214,33 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
         if reason:
             status = "diverged"
             break
+        if step in spec.branch_steps:  # before the resume checkpoint: a resume past it never skips a point
+            _save_branch_point(ctx, run_dir, step, {"step": step, "best_loss": best, "last_loss": train_loss})
         if step % spec.checkpoint_interval == 0 and step < spec.steps:
             if main:
                 save_checkpoint(run_dir / "checkpoint.pt", acc.unwrap_model(ctx.model), ctx.optimizer,
                                 {"step": step, "best_loss": best, "last_loss": train_loss,
-                                 "elapsed_s": time.perf_counter() - t0})
+                                 "elapsed_s": time.perf_counter() - t0, "counted_from": counted_from})
             acc.wait_for_everyone()
     bar.close()
     elapsed = time.perf_counter() - t0
-    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step,
+    result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - counted_from,
                      final_eval if step == spec.steps else None)
     result["resumed_from_step"] = start_step
+    result.update(role_fields(spec))
     if main:
         _finish_files(ctx, run_dir, result, options, corpus)
     tracker.summary(result)
     tracker.finish()
     return result
+
+
+def _save_branch_point(ctx: _Run, run_dir: Path, step: int, loop_state: dict) -> None:
+    """Cooldown-branching trunk: keep its state after ``step`` steps for the branch that starts there."""
+    path = branch_point_path(run_dir, step)
+    if ctx.accelerator.is_main_process and not path.exists():  # a rerun after a kill recomputes the same state
+        save_checkpoint(path, ctx.accelerator.unwrap_model(ctx.model), ctx.optimizer, loop_state)
+    ctx.accelerator.wait_for_everyone()
 
 
 def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, options: TrainOptions) -> Optional[dict]:

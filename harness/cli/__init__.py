@@ -57,7 +57,16 @@ def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/).
     costed, summary = cost_table(table, config, gpu, mfu), cost_summary(table, config, gpu, mfu)
     if fmt == "table":
         typer.echo(f"sweep {config.name}: {len(specs)} runs ({config.budgets.mode}, {config.model.family})")
-    emit(costed, fmt)
+    if config.budgets.branching != "none":
+        from harness.branching import branch_plan_table, token_comparison
+
+        emit(branch_plan_table(specs), fmt)
+        if fmt == "table":
+            typer.echo(f"\ntokens, cooldown branching ({config.budgets.branching}, f={config.budgets.cooldown_fraction:g}, "
+                       f"{config.budgets.cooldown_shape}) vs independent runs:")
+            emit(token_comparison(specs), fmt)
+    else:
+        emit(costed, fmt)
     for line in summary + [f"warning: {w}" for w in plan_warnings(config, specs)]:
         typer.echo(line, err=fmt != "table")
 

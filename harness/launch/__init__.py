@@ -30,6 +30,9 @@ def prepare(sweep: SweepConfig, results_root: Path, cuda: bool | None = None) ->
     """
     from harness.sweep import check_stored_spec
 
+    if sweep.budgets.branching != "none":  # one job per run: a branch job would idle on its trunk, or retrain it
+        raise ConfigError("budgets.branching: slurm and ray run one job per run; run a branching sweep with "
+                          "'harness run' (--workers N, or several processes on one shared results directory)")
     specs = expand(sweep, cuda=cuda)
     root = sweep_dir(results_root, sweep.name)
     root.mkdir(parents=True, exist_ok=True)

@@ -126,11 +126,13 @@ def metrics_of(source: str, results: Path) -> Optional[pd.DataFrame]:
 
 
 def plan_of(source: str) -> Optional[pd.DataFrame]:
+    """The plan table of a sweep YAML (None for other sources), without cooldown-branching trunks (not points)."""
     if not source.endswith((".yaml", ".yml")):
         return None
-    from harness.plan import load_and_expand, plan_table
+    from harness.config import load_sweep
+    from harness.plan import plan_table, planned_runs
 
-    return plan_table(load_and_expand(source)[1])
+    return plan_table([s for s in planned_runs(load_sweep(source)) if not s.branch_steps])
 
 
 def log_to_wandb(sweep: str, fit: FitResult, rows: pd.DataFrame, figure_paths: list[Path], directory: Path) -> None:

@@ -57,7 +57,7 @@ def _kill_when(args: list[str], ready, timeout: float = 300) -> None:
 
 
 def _finish(path: Path, results: Path) -> None:
-    final = _cli(["run", str(path), "--results", str(results), "--lease", "0"])
+    final = _cli(["run", str(path), "--results", str(results)])
     assert final.wait(timeout=600) == 0, final.stderr.read()
 
 
@@ -120,7 +120,7 @@ def test_ten_kill9_moments_across_a_branched_sweep_lose_and_duplicate_nothing(br
     path, expected = branched
     rng, results, kills = random.Random(11), tmp_path / "drilled", 0
     for _ in range(30):
-        victim = _cli(["run", str(path), "--results", str(results), "--lease", "0"])
+        victim = _cli(["run", str(path), "--results", str(results)])
         time.sleep(rng.uniform(2.0, 8.0))
         if victim.poll() is None:
             victim.send_signal(signal.SIGKILL)

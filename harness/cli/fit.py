@@ -77,13 +77,18 @@ def register(app: typer.Typer) -> None:
             col_n: Optional[str] = typer.Option(None, "--col-N", help="CSV column holding N."),
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
-            col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss.")) -> None:
-        """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
+            col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
+            approach: int = typer.Option(3, min=1, max=3, help="Hoffmann et al.'s approach: 1 training-curve "
+                                         "envelope (a sweep's curves), 2 IsoFLOP parabolas, 3 parametric law.")) -> None:
+        """Fit a scaling law (approach 3, or --approach 1|2: the compute-optimal frontier) with bootstrap CIs."""
         from harness.fit.fitting import fit_law
 
         try:
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns)
+            if approach != 3:
+                _frontier(approach, source, table, where, results, n_convention, bootstrap, seed, as_json)
+                return
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
                                  bootstrap=bootstrap, seed=seed, n_convention=n_convention).to_dict(samples=False)
@@ -119,6 +124,38 @@ def register(app: typer.Typer) -> None:
             out.write_text(text)
         else:
             typer.echo(text, nl=False)
+
+
+def _frontier(approach: int, source: Optional[str], table, where: str, results: Path, n_convention: str,
+              bootstrap: int, seed: int, as_json: bool) -> None:
+    """``harness fit --approach 1|2``: print the frontier exponents (ConfigError for what the input cannot give)."""
+    from harness.fit.approaches import approach_1, approach_2
+
+    if n_convention != "total":
+        raise ConfigError(f"--n-convention {n_convention}: approaches 1 and 2 use total N with C = 6·N·D")
+    if approach == 1:
+        if not source or source.endswith(".csv"):
+            raise ConfigError(f"--approach 1: {where} has no training curves; give a sweep name or YAML")
+        from harness.store import load_metrics, resolve_sweep_source
+
+        result = approach_1(table, load_metrics(resolve_sweep_source(source, results)), bootstrap, seed)
+    else:
+        result = approach_2(table, bootstrap, seed)
+    if result.error:
+        raise ConfigError(f"{where}: approach {approach} ({result.name}): {result.error}")
+    typer.echo(json.dumps(result.to_dict(), indent=1) if as_json else _frontier_text(result))
+
+
+def _frontier_text(result) -> str:
+    level = f"{100 * result.level:.0f}%"
+    lines = [f"approach {result.approach} ({result.name}), {result.points} frontier points, N {result.n_convention}",
+             f"a = {result.a:.4g} [{result.a_ci[0]:.4g}, {result.a_ci[1]:.4g}]  (N_opt ∝ C^a, {level})",
+             f"b = {result.b:.4g} [{result.b_ci[0]:.4g}, {result.b_ci[1]:.4g}]  (D_opt ∝ C^b, {level})",
+             f"interval: {result.interval}"]
+    for p in result.extra.get("parabolas", ()):
+        lines.append(f"budget C={p['C']:.3g}: N_opt {p['n_opt']:.4g}, loss {p['loss_opt']:.4g}, "
+                     f"{p['n_points']} sizes, {'interior' if p['interior'] else 'EDGE (left out)'}")
+    return "\n".join(lines + [f"warning: {w}" for w in result.warnings])
 
 
 def _numbers(text: str, option: str) -> list:

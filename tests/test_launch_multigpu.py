@@ -37,3 +37,15 @@ def test_ray_refuses_more_than_one_gpu_per_run():
         ray_engine.validate(ray_engine.RayOptions(gpus_per_run=2))
     ray_engine.validate(ray_engine.RayOptions(gpus_per_run=0.5))
     ray_engine.validate(ray_engine.RayOptions(gpus_per_run=1))
+
+
+def test_launch_ray_two_gpus_per_run_is_one_line_exit_2_nothing_written(sweep_file, tmp_path, capsys):
+    from harness.cli import main
+
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["launch", "ray", str(sweep_file()), "--results", str(results), "--address", "local",
+              "--gpus-per-run", "2"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "--gpus-per-run 2" in err
+    assert not results.exists()

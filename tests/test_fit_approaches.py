@@ -141,3 +141,4 @@ def test_report_shows_three_approaches_and_draws_parabolas(fit3):
     assert len(ax.get_legend_handles_labels()[1]) == 4  # one colour per budget although C jitters by ±5 %
     html = build_report(table, fit3, metrics, analysis=analysis)
     assert 'id="approaches-table"' in html and "2: IsoFLOP parabolas" in html and "3: parametric law" in html
+    assert "Compute-optimal exponents three ways — approach 1" in html  # the summary names every approach's a

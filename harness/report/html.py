@@ -203,7 +203,8 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
     return TEMPLATE.render(
         title=title, answer=answer, level=f"{100 * fit_obj.ci_level:.0f}%" if fit_obj else "95%",
         forest=base64.b64encode(png_bytes(forest)).decode("ascii") if forest is not None else "",
-        summary=summary_lines(fit, rows, analysis, table, ctx), provenance=provenance(table, fit),
+        summary=summary_lines(fit, rows, analysis, table, ctx) + approach_lines(analysis),
+        provenance=provenance(table, fit),
         plan=_html_table(plan, "plan-table") if plan is not None else "",
         runs=_html_table(table[[c for c in RUN_COLUMNS if c in table]], "runs-table"),
         fit_table=_html_table(fit_table(fit, budgets), "fit-table"),
@@ -213,6 +214,13 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
         verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
         frontier=_html_table(frontier_table(fit, registry, budgets) if fit else None, "frontier-table"),
         figures=images, missing=missing, **_approaches_view(analysis))
+
+
+def approach_lines(analysis: dict) -> list[str]:
+    """One summary line: a and b by each approach that gave them (interval levels as each approach states)."""
+    parts = [f"approach {r['approach']} ({r['name']}): a = {r['a']:.3g} [{r['a_ci'][0]:.3g}, {r['a_ci'][1]:.3g}], "
+             f"b = {r['b']:.3g}" for r in analysis.get("approaches") or () if not r.get("error")]
+    return [f"Compute-optimal exponents three ways — {'; '.join(parts)} (see that section)."] if parts else []
 
 
 def _approaches_view(analysis: dict) -> dict:

@@ -142,3 +142,13 @@ def test_report_shows_three_approaches_and_draws_parabolas(fit3):
     html = build_report(table, fit3, metrics, analysis=analysis)
     assert 'id="approaches-table"' in html and "2: IsoFLOP parabolas" in html and "3: parametric law" in html
     assert "Compute-optimal exponents three ways — approach 1" in html  # the summary names every approach's a
+
+
+def test_isoflop_figure_says_why_there_are_no_parabolas():
+    from harness.plots.sweep import sweep_figures
+    from harness.report.analysis import with_approaches
+
+    grid = simulate("chinchilla", TRUE, N=[1e7, 1e8, 1e9], D=[1e9, 1e9, 1e9]).assign(run_id=["a", "b", "c"])
+    analysis = with_approaches({}, grid, None, None, bootstrap=0)
+    figs, _ = sweep_figures(grid, None, None, analysis)
+    assert "no parabolas (IsoFLOP fit: 0 budgets with an interior minimum" in figs["isoflop"].axes[0].texts[0].get_text()

@@ -63,9 +63,10 @@ def loss_vs_d(n, d, loss, law: Optional[Law] = None, loss_se=None):
     return fig
 
 
-def isoflop(c, n, loss, parabolas: Sequence[dict] = ()):
+def isoflop(c, n, loss, parabolas: Sequence[dict] = (), why: str = "fit not available"):
     """IsoFLOP curves: loss vs N at each budget; ``parabolas`` (from the fitter) are dicts with ``C``,
-    ``coef`` (loss = c0·x² + c1·x + c2 in x = log10 N), and optionally ``n_opt`` and ``loss_opt``."""
+    ``coef`` (loss = c0·x² + c1·x + c2 in x = log10 N), and optionally ``n_opt`` and ``loss_opt``; ``why`` says
+    why there are none."""
     c, n, loss = (np.asarray(x, dtype=float) for x in (c, n, loss))
     labels = _budget_labels(c, parabolas)
     budgets = sorted(set(labels))
@@ -83,7 +84,7 @@ def isoflop(c, n, loss, parabolas: Sequence[dict] = ()):
                 ax.plot([fit["n_opt"]], [y], marker="*", ms=13, color=colour, mec="black", zorder=5)
     ax.set(xscale="log", xlabel="N (parameters)", ylabel="test loss (nats/token)")
     legend_outside(ax)
-    note(ax, "lines: parabolas in log N; stars: minima" if parabolas else "no parabolas (fit not available)")
+    note(ax, "lines: parabolas in log N; stars: minima" if parabolas else f"no parabolas ({why})")
     return fig
 
 

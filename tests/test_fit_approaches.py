@@ -84,6 +84,9 @@ def test_unsupported_approaches_say_why_instead_of_failing():
     results = all_approaches(one_budget, None, None, bootstrap=0)
     assert [r.error != "" for r in results] == [True, True, True]
     assert "no training curves" in results[0].error and "need at least 2" in results[1].error
+    smaller_only = isoflop_sweep().iloc[[i for i in range(28) if i % 7 < 3]]  # every budget: sizes below its optimum
+    edge = all_approaches(smaller_only, None, None, bootstrap=0)[1]
+    assert "at the edge of the sampled sizes: widen them" in edge.error
     frame = approaches_table(results)
     assert frame["a (N_opt ∝ C^a)"].isna().all() and frame["interval / why none"].str.len().min() > 10
 

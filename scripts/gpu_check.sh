@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check, about 5 minutes on one H100/H200 (8 at most: each stage has a timeout):
+# GPU check, expected ~5 minutes on one H100/H200 (not yet timed on one; 8 at most: each stage has a timeout):
 #   1. scripts/bench_train.py at three sizes (~3M, ~25M, ~85M parameters), bf16 and torch.compile, MFU printed;
 #   2. a 6-run grid mini-sweep (sweeps/gpu_check.yaml, synthetic source: no downloads) with --workers auto,
 #      then tokens/s and MFU of every run read back from its record (scripts/sweep_throughput.py).

@@ -87,6 +87,8 @@ def test_unsupported_approaches_say_why_instead_of_failing():
     smaller_only = isoflop_sweep().iloc[[i for i in range(28) if i % 7 < 3]]  # every budget: sizes below its optimum
     edge = all_approaches(smaller_only, None, None, bootstrap=0)[1]
     assert "at the edge of the sampled sizes: widen them" in edge.error
+    grid = simulate("chinchilla", TRUE, N=[1e7, 1e8, 1e9], D=[1e9, 2e9, 4e9])
+    assert "3 with fewer than 3 sizes: approach 2 needs an isoFLOP design" in approach_2(grid, bootstrap=0).error
     frame = approaches_table(results)
     assert frame["a (N_opt ∝ C^a)"].isna().all() and frame["interval / why none"].str.len().min() > 10
 

@@ -66,6 +66,9 @@ def register(app: typer.Typer) -> None:
             delta: float = typer.Option(1e-3, help="Huber delta, > 0 (huber objective only)."),
             space: str = typer.Option("log", help="Residuals on log loss (log) or loss (linear)."),
             reduction: str = typer.Option("sum", help="sum (default) or mean over points."),
+            approach: int = typer.Option(3, min=1, max=3, help="Hoffmann et al.'s approach: 3 the parametric law "
+                                         "(default); 1 training-curve envelope (a sweep's curves) or 2 IsoFLOP "
+                                         "parabolas give N_opt ∝ C^a, D_opt ∝ C^b."),
             bootstrap: int = typer.Option(1000, min=0, max=MAX_BOOTSTRAP,
                                           help=f"Bootstrap resamples over runs (0: none; at most {MAX_BOOTSTRAP})."),
             seed: int = typer.Option(0, min=0, help="Bootstrap seed (a non-negative integer)."),
@@ -77,18 +80,16 @@ def register(app: typer.Typer) -> None:
             col_n: Optional[str] = typer.Option(None, "--col-N", help="CSV column holding N."),
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
-            col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
-            approach: int = typer.Option(3, min=1, max=3, help="Hoffmann et al.'s approach: 1 training-curve "
-                                         "envelope (a sweep's curves), 2 IsoFLOP parabolas, 3 parametric law.")) -> None:
-        """Fit a scaling law (approach 3, or --approach 1|2: the compute-optimal frontier) with bootstrap CIs."""
+            col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss.")) -> None:
+        """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
         try:
+            if approach != 3:  # the compute-optimal frontier by approach 1 or 2
+                loaded = _load(source, dataset, data_dir, results, {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss})
+                return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns)
-            if approach != 3:
-                _frontier(approach, source, table, where, results, n_convention, bootstrap, seed, as_json)
-                return
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
                                  bootstrap=bootstrap, seed=seed, n_convention=n_convention).to_dict(samples=False)
@@ -126,10 +127,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(text, nl=False)
 
 
-def _frontier(approach: int, source: Optional[str], table, where: str, results: Path, n_convention: str,
+def _frontier(approach: int, source: Optional[str], loaded: tuple, results: Path, n_convention: str,
               bootstrap: int, seed: int, as_json: bool) -> None:
-    """``harness fit --approach 1|2``: print the frontier exponents (ConfigError for what the input cannot give)."""
+    """``harness fit --approach 1|2``: print the frontier exponents of ``loaded`` (table, where) (ConfigError for
+    what the input cannot give)."""
     from harness.fit.approaches import approach_1, approach_2
+
+    table, where = loaded
 
     if n_convention != "total":
         raise ConfigError(f"--n-convention {n_convention}: approaches 1 and 2 use total N with C = 6·N·D")

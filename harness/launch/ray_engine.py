@@ -44,11 +44,11 @@ def validate(options: RayOptions) -> None:
     check_safe("--address", options.address)
     check_positive("--cpus-per-run", options.cpus_per_run)
     check_positive("--gpus-per-run", options.gpus_per_run, allow_zero=True)
+    if options.local_cpus is not None:
+        check_positive("--local-cpus", options.local_cpus)
     if options.gpus_per_run > 1:
         raise ConfigError(f"--gpus-per-run {options.gpus_per_run:g}: a Ray task is one process, so all but one GPU "
                           "would sit idle; use at most 1 (fractions pack small runs) or launch slurm for multi-GPU runs")
-    if options.local_cpus is not None:
-        check_positive("--local-cpus", options.local_cpus)
 
 
 def connect(options: RayOptions) -> bool:

@@ -97,7 +97,8 @@ def main() -> None:
     parser.add_argument("--shapes", default="all",
                         help="'all', 'gpu' (up to ~85M parameters), 'tiny', or comma-separated indices into SHAPES")
     args = parser.parse_args()
-    picked = NAMED.get(args.shapes) or (SHAPES if args.shapes == "all" else [SHAPES[int(i)] for i in args.shapes.split(",")])
+    picked = NAMED.get(args.shapes) or (SHAPES if args.shapes == "all"
+                                        else [SHAPES[int(i)] for i in args.shapes.split(",")])
     print(f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
           f"threads {torch.get_num_threads()}, precision {args.precision}, compile {args.compile}")
     print(f"{'shape':<24}{'N_total':>10}{'harness tok/s':>15}{'bare tok/s':>13}{'overhead':>10}{'MFU':>8}")

@@ -156,4 +156,5 @@ def test_isoflop_figure_says_why_there_are_no_parabolas():
     grid = simulate("chinchilla", TRUE, N=[1e7, 1e8, 1e9], D=[1e9, 1e9, 1e9]).assign(run_id=["a", "b", "c"])
     analysis = with_approaches({}, grid, None, None, bootstrap=0)
     figs, _ = sweep_figures(grid, None, None, analysis)
-    assert "no parabolas (IsoFLOP fit: 0 budgets with an interior minimum" in figs["isoflop"].axes[0].texts[0].get_text()
+    note = figs["isoflop"].axes[0].texts[0].get_text()
+    assert "no parabolas (IsoFLOP fit: 0 budgets with an interior minimum" in note

@@ -86,7 +86,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             if approach != 3:  # the compute-optimal frontier by approach 1 or 2
-                loaded = _load(source, dataset, data_dir, results, {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss})
+                names = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
+                loaded = _load(source, dataset, data_dir, results, names)
                 return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns)
@@ -134,7 +135,6 @@ def _frontier(approach: int, source: Optional[str], loaded: tuple, results: Path
     from harness.fit.approaches import approach_1, approach_2
 
     table, where = loaded
-
     if n_convention != "total":
         raise ConfigError(f"--n-convention {n_convention}: approaches 1 and 2 use total N with C = 6·N·D")
     if approach == 1:

@@ -48,7 +48,8 @@ def validate(options: RayOptions) -> None:
         check_positive("--local-cpus", options.local_cpus)
     if options.gpus_per_run > 1:
         raise ConfigError(f"--gpus-per-run {options.gpus_per_run:g}: a Ray task is one process, so all but one GPU "
-                          "would sit idle; use at most 1 (fractions pack small runs) or launch slurm for multi-GPU runs")
+                          "would sit idle; use at most 1 (fractions pack small runs) or launch slurm for "
+                          "multi-GPU runs")
 
 
 def connect(options: RayOptions) -> bool:

@@ -4,8 +4,6 @@ The truth is a Chinchilla law with alpha = 0.35, beta = 0.37, so a = beta/(alpha
 (Hoffmann et al. 2022, eq. 4); Porian et al.'s published exponents come from their fits_published.csv."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +15,8 @@ from harness.fit.approaches import all_approaches, approach_1, approach_2, appro
 from harness.fit.derived import compute_optimal
 from harness.fit.isoflop import isoflop_fit
 from harness.fit.simulate import simulate
+from tests.conftest import SHARED_EXTERNAL
 
-EXTERNAL = Path(__file__).resolve().parents[2] / "shared" / "external"
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 A_TRUE, B_TRUE = 0.37 / 0.72, 0.35 / 0.72
 BUDGETS = (1e18, 1e19, 1e20, 1e21)
@@ -97,8 +95,8 @@ def test_porian_isoflop_points_give_their_exponents_by_parabolas():
     """Approach 2 on Porian et al.'s own isoFLOP points (their minima: Akima interpolation + seed bootstrap; ours:
     parabolas). With the cosine decay matched to the budget both give a ≈ 0.57 (published 0.571 RefinedWeb,
     0.574 OWT2); the Kaplan reproduction (non-embedding N, long warm-up) gives a > 0.8 with either."""
-    points = pd.read_csv(EXTERNAL / "porian2024" / "isoflop_points.csv").rename(columns={"n": "N", "flops": "C"})
-    published = pd.read_csv(EXTERNAL / "porian2024" / "fits_published.csv").set_index("config_id")["a_n_exponent"]
+    points = pd.read_csv(SHARED_EXTERNAL / "porian2024" / "isoflop_points.csv").rename(columns={"n": "N", "flops": "C"})
+    published = pd.read_csv(SHARED_EXTERNAL / "porian2024" / "fits_published.csv").set_index("config_id")["a_n_exponent"]
     for config, tol in (("rw|base|short|chinchilla|standard|val", 0.015), ("owt2|base|short|chinchilla|standard|val",
                                                                            0.025), ("rw|base|long|kaplan|kaplan|train",
                                                                                     0.04)):

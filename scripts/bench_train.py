@@ -23,9 +23,6 @@ from harness.provenance import peak_flops
 from harness.train import TrainOptions, _setup, _train_step
 
 SHAPES = [(2, 64, 128, 32), (4, 128, 256, 16), (6, 256, 256, 16)]  # n_layer, d_model, context, batch sequences
-GPU_SHAPES = [(4, 256, 512, 32), (8, 512, 1024, 16), (12, 768, 1024, 16)]  # ~3M, ~25M, ~85M parameters
-TINY_SHAPES = [(1, 32, 32, 4), (2, 32, 32, 4), (2, 64, 32, 4)]  # scripts/gpu_check.sh's CPU mode: seconds
-NAMED = {"gpu": GPU_SHAPES, "tiny": TINY_SHAPES}
 
 
 def _spec(n_layer: int, d_model: int, ctx: int, batch: int, precision: str, compile_: bool):
@@ -94,11 +91,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--shapes", default="all",
-                        help="'all', 'gpu' (up to ~85M parameters), 'tiny', or comma-separated indices into SHAPES")
+    parser.add_argument("--shapes", default="all", help="'all' or comma-separated indices into SHAPES")
     args = parser.parse_args()
-    picked = NAMED.get(args.shapes) or (SHAPES if args.shapes == "all"
-                                        else [SHAPES[int(i)] for i in args.shapes.split(",")])
+    picked = SHAPES if args.shapes == "all" else [SHAPES[int(i)] for i in args.shapes.split(",")]
     print(f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
           f"threads {torch.get_num_threads()}, precision {args.precision}, compile {args.compile}")
     print(f"{'shape':<24}{'N_total':>10}{'harness tok/s':>15}{'bare tok/s':>13}{'overhead':>10}{'MFU':>8}")

@@ -19,11 +19,11 @@ def _script(name: str):
 
 
 def test_bench_gpu_sizes_reach_50m_parameters_and_the_check_uses_them():
-    bench = _script("bench_train")
-    sizes = [bench._spec(*shape, "bf16", True).N_total for shape in bench.GPU_SHAPES]
+    bench, sizes_of = _script("bench_train"), _script("gpu_bench").SIZES
+    sizes = [bench._spec(*shape, "bf16", True).N_total for shape in sizes_of["gpu"]]
     assert max(sizes) >= 50e6 and len(sizes) == 3 and sizes == sorted(sizes)
     text = (REPO / "scripts" / "gpu_check.sh").read_text()
-    assert "--shapes gpu" in text and "--compile" in text and "--precision bf16" in text and "--workers auto" in text
+    assert "--sizes gpu" in text and "--compile" in text and "--precision bf16" in text and "--workers auto" in text
 
 
 def test_gpu_check_sweeps_are_six_run_grids_on_the_synthetic_source():

@@ -19,7 +19,7 @@ def test_two_gpus_per_run_is_two_tasks_with_the_cpus_split():
     assert slurm._parameters(slurm.SlurmOptions(gpus_per_run=0))["tasks_per_node"] == 1
 
 
-@pytest.mark.slow  # 51 s measured on the shared, loaded 2 cores
+@pytest.mark.slow  # measured 10 s to 51 s on the 2 shared cores, depending on their load
 def test_submitit_two_processes_train_one_run_once_in_one_process_group(sweep_file, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     sweep, results = load_sweep(sweep_file()), tmp_path / "results"

@@ -82,6 +82,9 @@ def register(app: typer.Typer) -> None:
             delta: float = typer.Option(1e-3, help="Huber delta, > 0 (huber objective only)."),
             space: str = typer.Option("log", help="Residuals on log loss (log) or loss (linear)."),
             reduction: str = typer.Option("sum", help="sum (default) or mean over points."),
+            approach: int = typer.Option(3, min=1, max=3, help="Hoffmann et al.'s approach: 3 the parametric law "
+                                         "(default); 1 training-curve envelope (a sweep's curves) or 2 IsoFLOP "
+                                         "parabolas give N_opt ∝ C^a, D_opt ∝ C^b."),
             bootstrap: int = typer.Option(1000, min=0, max=MAX_BOOTSTRAP,
                                           help=f"Bootstrap resamples over runs (0: none; at most {MAX_BOOTSTRAP})."),
             seed: int = typer.Option(0, min=0, help="Bootstrap seed (a non-negative integer)."),
@@ -100,6 +103,10 @@ def register(app: typer.Typer) -> None:
         from harness.fit.fitting import fit_law
 
         try:
+            if approach != 3:  # the compute-optimal frontier by approach 1 or 2
+                names = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
+                loaded = _load(source, dataset, data_dir, results, names)
+                return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
             try:
@@ -139,6 +146,40 @@ def register(app: typer.Typer) -> None:
             out.write_text(text)
         else:
             typer.echo(text, nl=False)
+
+
+def _frontier(approach: int, source: Optional[str], loaded: tuple, results: Path, n_convention: str,
+              bootstrap: int, seed: int, as_json: bool) -> None:
+    """``harness fit --approach 1|2``: print the frontier exponents of ``loaded`` (table, where) (ConfigError for
+    what the input cannot give)."""
+    from harness.fit.approaches import approach_1, approach_2
+
+    table, where = loaded
+    if n_convention != "total":
+        raise ConfigError(f"--n-convention {n_convention}: approaches 1 and 2 use total N with C = 6·N·D")
+    if approach == 1:
+        if not source or source.endswith(".csv"):
+            raise ConfigError(f"--approach 1: {where} has no training curves; give a sweep name or YAML")
+        from harness.store import load_metrics, resolve_sweep_source
+
+        result = approach_1(table, load_metrics(resolve_sweep_source(source, results)), bootstrap, seed)
+    else:
+        result = approach_2(table, bootstrap, seed)
+    if result.error:
+        raise ConfigError(f"{where}: approach {approach} ({result.name}): {result.error}")
+    typer.echo(json.dumps(result.to_dict(), indent=1) if as_json else _frontier_text(result))
+
+
+def _frontier_text(result) -> str:
+    level = f"{100 * result.level:.0f}%"
+    lines = [f"approach {result.approach} ({result.name}), {result.points} frontier points, N {result.n_convention}",
+             f"a = {result.a:.4g} [{result.a_ci[0]:.4g}, {result.a_ci[1]:.4g}]  (N_opt ∝ C^a, {level})",
+             f"b = {result.b:.4g} [{result.b_ci[0]:.4g}, {result.b_ci[1]:.4g}]  (D_opt ∝ C^b, {level})",
+             f"interval: {result.interval}"]
+    for p in result.extra.get("parabolas", ()):
+        lines.append(f"budget C={p['C']:.3g}: N_opt {p['n_opt']:.4g}, loss {p['loss_opt']:.4g}, "
+                     f"{p['n_points']} sizes, {'interior' if p['interior'] else 'EDGE (left out)'}")
+    return "\n".join(lines + [f"warning: {w}" for w in result.warnings])
 
 
 def _numbers(text: str, option: str) -> list:

@@ -57,9 +57,12 @@ def plot_command(sweep: str = typer.Argument(..., help="Sweep file or name."),
     table, fit_result, ctx, _ = load_inputs(sweep, results, fit, all_runs=all_runs)
     if table is None:
         raise ConfigError(f"{sweep}: plot needs a sweep's runs (a sweep file or name), not only a fit JSON")
-    analysis = _analysis(table) if fit_result.law == "chinchilla" else {}
+    from harness.report.analysis import with_approaches
+
+    metrics = metrics_of(sweep, results)
+    analysis = with_approaches(_analysis(table) if fit_result.law == "chinchilla" else {}, table, metrics, fit_result)
     rows = compare_fit(fit_result, context=ctx)
-    figs, missing = sweep_figures(table, metrics_of(sweep, results), fit_result, analysis, rows)
+    figs, missing = sweep_figures(table, metrics, fit_result, analysis, rows)
     paths = [p for name, fig in figs.items() for p in save(fig, out, name)]
     typer.echo(f"wrote {len(paths)} files to {out}")
     for name, reason in missing.items():

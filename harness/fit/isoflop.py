@@ -131,7 +131,10 @@ def isoflop_fit(table: pd.DataFrame, n_col: str = "N", c_col: str = "C", loss_co
                      "used": bool(fit["interior"] or keep_edge)})
     used = [r for r in rows if r["used"]]
     if len(used) < 2:
-        raise ConfigError(f"IsoFLOP fit: {len(used)} budgets with an interior minimum; need at least 2")
+        edge, few = sum(not r["interior"] for r in rows), len(np.unique(budgets)) - len(rows)
+        hint = "".join([f" ({edge} with the minimum at the edge of the sampled sizes: widen them)" if edge else "",
+                        f" ({few} with fewer than 3 sizes: approach 2 needs an isoFLOP design)" if few else ""])
+        raise ConfigError(f"IsoFLOP fit: {len(used)} budgets with an interior minimum; need at least 2{hint}")
     front = frontier_fit([r["C"] for r in used], [r["n_opt"] for r in used], bootstrap=bootstrap, seed=seed)
     return IsoflopResult(tuple(rows), front["N_opt"], front["D_opt"], tuple(warnings))
 

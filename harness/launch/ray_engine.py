@@ -25,7 +25,7 @@ class RayOptions:
 
     address: str = "auto"  # auto: running cluster; local: start one here; or ray://host:port / host:port
     cpus_per_run: float = 1.0  # Ray CPUs per task (also torch threads, rounded down)
-    gpus_per_run: float = 0.0  # Ray GPUs per task (fractions pack tiny runs onto one GPU)
+    gpus_per_run: float = 0.0  # Ray GPUs per task, at most 1 (one process per run; fractions pack tiny runs)
     local_cpus: Optional[int] = None  # address=local: CPUs of the private cluster (default: all)
     max_retries: int = 3  # retries of a task whose worker died
     lease_s: float = 300.0  # claim lease
@@ -48,6 +48,10 @@ def validate(options: RayOptions) -> None:
     check_lease(options.lease_s)
     if options.local_cpus is not None:
         check_positive("--local-cpus", options.local_cpus)
+    if options.gpus_per_run > 1:
+        raise ConfigError(f"--gpus-per-run {options.gpus_per_run:g}: a Ray task is one process, so all but one GPU "
+                          "would sit idle; use at most 1 (fractions pack small runs) or launch slurm for "
+                          "multi-GPU runs")
 
 
 def connect(options: RayOptions) -> bool:

@@ -30,8 +30,8 @@ class SlurmOptions:
 
     cluster: str = "slurm"  # slurm | local (submitit's local executor: same code path, this machine) | auto
     partition: Optional[str] = None  # SLURM partition
-    gpus_per_run: int = 1  # GPUs of one run (one node)
-    cpus_per_run: int = 4  # CPU cores of one run
+    gpus_per_run: int = 1  # GPUs of one run (one node): G > 1 starts G processes (one per GPU) in one process group
+    cpus_per_run: int = 4  # CPU cores of one run (split evenly between its processes)
     mem_gb: Optional[float] = None  # memory per run
     time_min: int = 240  # time limit of one job; pre-empted/timed-out jobs are requeued
     parallelism: int = 64  # slurm_array_parallelism: array tasks running at once
@@ -46,12 +46,29 @@ class RunTask(Checkpointable):
 
     def __call__(self, spec: dict, root: str, lease_s: float, use_wandb: bool, threads: int) -> dict:
         """Train one run under a claim owned by this array task (stable across requeues)."""
-        owner = f"submitit:{submitit.JobEnvironment().job_id}:{spec['run_id']}"
+        env = submitit.JobEnvironment()
+        if env.num_tasks > 1:
+            join_process_group()
+        owner = f"submitit:{env.job_id}:{spec['run_id']}"  # the same on every task: rank 0 claims, the rest follow
         return run_spec_task(spec, root, owner, lease_s, use_wandb, threads)
 
     def checkpoint(self, *args, **kwargs):
         """Requeue with the same arguments: train() resumes from the run's last atomic checkpoint."""
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def join_process_group() -> dict:
+    """Export MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK from submitit's JobEnvironment (one task per GPU), so
+    that accelerate's Accelerator in train() joins one process group (NCCL on GPUs, gloo on CPU). Each process
+    keeps every GPU visible and accelerate picks ``cuda:LOCAL_RANK``. Returns the exported values."""
+    dist = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+    return {"rank": dist.rank, "world_size": dist.world_size, "local_rank": dist.local_rank,
+            "master": f"{dist.master_addr}:{dist.master_port}"}
+
+
+def processes_per_run(options: SlurmOptions) -> int:
+    """One process per GPU of a run (one on CPU)."""
+    return max(1, options.gpus_per_run)
 
 
 def validate(options: SlurmOptions) -> None:
@@ -74,8 +91,9 @@ def validate(options: SlurmOptions) -> None:
 
 
 def _parameters(options: SlurmOptions) -> dict:
-    params = {"timeout_min": options.time_min, "nodes": 1, "tasks_per_node": 1,
-              "cpus_per_task": options.cpus_per_run, "gpus_per_node": options.gpus_per_run,
+    tasks = processes_per_run(options)
+    params = {"timeout_min": options.time_min, "nodes": 1, "tasks_per_node": tasks,
+              "cpus_per_task": max(1, options.cpus_per_run // tasks), "gpus_per_node": options.gpus_per_run,
               "slurm_array_parallelism": options.parallelism, "slurm_signal_delay_s": 120}
     if options.partition:
         params["slurm_partition"] = options.partition
@@ -99,10 +117,12 @@ def _sbatch_preview(folder: Path, options: SlurmOptions, count: int) -> str:
     """The sbatch script SLURM would get for the array (kept with the results even when run locally)."""
     from submitit.slurm.slurm import _make_sbatch_string
 
+    tasks = processes_per_run(options)
     return _make_sbatch_string(
         command=f"{sys.executable} -u -m submitit.core._submit {folder / '%j'}", folder=str(folder / "%j"),
-        job_name="harness", partition=options.partition, time=options.time_min, nodes=1, ntasks_per_node=1,
-        cpus_per_task=options.cpus_per_run, gpus_per_node=options.gpus_per_run or None,
+        job_name="harness", partition=options.partition, time=options.time_min, nodes=1,
+        ntasks_per_node=tasks, cpus_per_task=max(1, options.cpus_per_run // tasks),
+        gpus_per_node=options.gpus_per_run or None,
         mem=f"{options.mem_gb}GB" if options.mem_gb else None, signal_delay_s=120,
         array_parallelism=options.parallelism, map_count=max(1, count), additional_parameters=options.extra or None)
 
@@ -122,7 +142,7 @@ def submit(sweep: SweepConfig, results_root: Path, options: SlurmOptions = Slurm
     if not pending:
         return [], record
     executor = make_executor(folder, options)
-    threads = options.cpus_per_run
+    threads = max(1, options.cpus_per_run // processes_per_run(options))
     args = [(s.model_dump(mode="json"), str(root), options.lease_s, options.use_wandb, threads) for s in pending]
     with executor.batch():
         jobs = [executor.submit(RunTask(), *a) for a in args]
@@ -130,5 +150,6 @@ def submit(sweep: SweepConfig, results_root: Path, options: SlurmOptions = Slurm
 
 
 def wait(jobs: list) -> dict[str, int]:
-    """Block until every job has finished; count the outcomes (a job's exception is re-raised)."""
-    return summarize([job.result() for job in jobs])
+    """Block until every job has finished; count the outcomes, rank 0's for a multi-process run (a job's
+    exception is re-raised)."""
+    return summarize([job.results()[0] for job in jobs])

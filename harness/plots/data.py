@@ -63,15 +63,17 @@ def loss_vs_d(n, d, loss, law: Optional[Law] = None, loss_se=None):
     return fig
 
 
-def isoflop(c, n, loss, parabolas: Sequence[dict] = ()):
+def isoflop(c, n, loss, parabolas: Sequence[dict] = (), why: str = "fit not available"):
     """IsoFLOP curves: loss vs N at each budget; ``parabolas`` (from the fitter) are dicts with ``C``,
-    ``coef`` (loss = c0·x² + c1·x + c2 in x = log10 N), and optionally ``n_opt`` and ``loss_opt``."""
+    ``coef`` (loss = c0·x² + c1·x + c2 in x = log10 N), and optionally ``n_opt`` and ``loss_opt``; ``why`` says
+    why there are none."""
     c, n, loss = (np.asarray(x, dtype=float) for x in (c, n, loss))
-    budgets = _groups(c)
-    by_budget = {float(f"{p['C']:.2g}"): p for p in parabolas}
+    labels = _budget_labels(c, parabolas)
+    budgets = sorted(set(labels))
+    by_budget = {float(p["C"]): p for p in parabolas}
     fig, (ax,) = figure(title="IsoFLOP curves")
     for colour, budget in zip(colours(len(budgets)), budgets):
-        sel = _match(c, budget)
+        sel = labels == budget
         ax.plot(n[sel], loss[sel], "o", color=colour, label=f"C={budget:.2g}")
         fit = by_budget.get(budget)
         if fit is not None:
@@ -82,8 +84,17 @@ def isoflop(c, n, loss, parabolas: Sequence[dict] = ()):
                 ax.plot([fit["n_opt"]], [y], marker="*", ms=13, color=colour, mec="black", zorder=5)
     ax.set(xscale="log", xlabel="N (parameters)", ylabel="test loss (nats/token)")
     legend_outside(ax)
-    note(ax, "lines: parabolas in log N; stars: minima" if parabolas else "no parabolas (fit not available)")
+    note(ax, "lines: parabolas in log N; stars: minima" if parabolas else f"no parabolas ({why})")
     return fig
+
+
+def _budget_labels(c: np.ndarray, parabolas: Sequence[dict], rtol: float = 0.1) -> np.ndarray:
+    """Each run's budget: the C of the parabola within ``rtol`` of its own C (the fitter's grouping of budgets),
+    else its C to two significant figures."""
+    labels = np.array([float(f"{v:.2g}") for v in c])
+    for p in parabolas:
+        labels[np.abs(np.log(c / float(p["C"]))) <= np.log1p(rtol)] = float(p["C"])
+    return labels
 
 
 def residuals(n, d, residual, label: str = "log L − log L̂"):

@@ -78,7 +78,8 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
             lambda: data.loss_vs_n(n, d, loss, law, by=_grouping(n, d), loss_se=se, n_label=f"N ({n_col})"))
     attempt("loss_vs_d", has_runs, "no finished runs", lambda: data.loss_vs_d(n, d, loss, law, loss_se=se))
     attempt("isoflop", has_runs and "C" in runs, "no compute column",
-            lambda: data.isoflop(runs["C"].to_numpy(float), n, loss, extra.get("parabolas") or ()))
+            lambda: data.isoflop(runs["C"].to_numpy(float), n, loss, extra.get("parabolas") or (),
+                                 _approach_error(extra, 2) or "fit not available"))
     attempt("frontier", True, "", lambda: _frontier_figure(fit, runs, extra))
     attempt("residuals", has_runs and law is not None, "no fitted law",
             lambda: data.residuals(n, d, np.log(loss) - np.log(law(n, d))))
@@ -97,6 +98,11 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
                                          forms.get("weights"), forms.get("x_label", "N (parameters)"),
                                          bool(forms.get("confident"))))
     return figs, missing
+
+
+def _approach_error(extra: dict, approach: int) -> str:
+    """Why an approach of ``extra['approaches']`` gave no estimate ('' if it did or was not tried)."""
+    return next((r.get("error", "") for r in extra.get("approaches") or () if r.get("approach") == approach), "")
 
 
 def _grouping(n: np.ndarray, d: np.ndarray) -> str:

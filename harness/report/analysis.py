@@ -83,3 +83,19 @@ def sweep_analysis(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], object]
     if extrapolation:
         out["extrapolation"] = extrapolation
     return out
+
+
+def with_approaches(analysis: Optional[dict], table: Optional[pd.DataFrame], metrics: Optional[pd.DataFrame], fit,
+                    bootstrap: int = 1000) -> dict:
+    """``analysis`` plus Hoffmann et al.'s approaches 1–3 side by side (key ``approaches``: their dicts) and approach
+    2's ``parabolas`` and ``isoflop_minima`` for the figures (keys already in ``analysis`` are kept)."""
+    from harness.compare import as_fit
+    from harness.fit.approaches import all_approaches
+
+    analysis = dict(analysis or {})
+    if table is None or not len(table) or "N" not in table:
+        return analysis
+    results = all_approaches(table, metrics, as_fit(fit) if fit else None, bootstrap=bootstrap)
+    extra = results[1].extra
+    return {"approaches": [r.to_dict(extra=False) for r in results],
+            **{k: extra[k] for k in ("parabolas", "isoflop_minima") if extra.get(k)}, **analysis}

@@ -45,6 +45,12 @@ exponents (red, the fit's own {{ level }} interval) beside the published ones (�
 <section id="runs"><h2>Runs</h2>{{ runs }}</section>
 <section id="fit"><h2>Fit</h2>{{ fit_table }}
 {% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}</section>
+{% if approaches %}<section id="approaches"><h2>Compute-optimal exponents three ways (Hoffmann et al. 2022)</h2>
+<p>N_opt ∝ C<sup>a</sup>, D_opt ∝ C<sup>b</sup> from 1: the lower envelope of the training curves, 2: a parabola in
+log N per compute budget (minima outside the sampled sizes left out), 3: the parametric law (a = β/(α+β)).
+Approaches 1 and 2 use total N and C = 6·N·D; the last column says how each interval was made, or why an approach
+gives no estimate.</p>{{ approaches }}
+{% for w in approach_warnings %}<p class="warn">approach {{ w }}</p>{% endfor %}</section>{% endif %}
 <section id="frontier"><h2>Compute-optimal frontier</h2>{{ frontier }}</section>
 <section id="figures"><h2>Figures</h2>
 {% for name, data in figures %}<figure><img alt="{{ name }}" src="data:image/png;base64,{{ data }}"><figcaption>{{ name }}</figcaption></figure>{% endfor %}
@@ -194,7 +200,8 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
     return TEMPLATE.render(
         title=title, answer=answer, level=f"{100 * fit_obj.ci_level:.0f}%" if fit_obj else "95%",
         forest=base64.b64encode(png_bytes(forest)).decode("ascii") if forest is not None else "",
-        summary=summary_lines(fit, rows, analysis, table, ctx), provenance=provenance(table, fit),
+        summary=summary_lines(fit, rows, analysis, table, ctx) + approach_lines(analysis),
+        provenance=provenance(table, fit),
         plan=_html_table(plan, "plan-table") if plan is not None else "",
         runs=_html_table(table[[c for c in RUN_COLUMNS if c in table]], "runs-table"),
         fit_table=_html_table(fit_table(fit, budgets), "fit-table"),
@@ -203,7 +210,24 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
                                "comparison-table"),
         verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
         frontier=_html_table(frontier_table(fit, registry, budgets) if fit else None, "frontier-table"),
-        figures=images, missing=missing)
+        figures=images, missing=missing, **_approaches_view(analysis))
+
+
+def approach_lines(analysis: dict) -> list[str]:
+    """One summary line: a and b by each approach that gave them (interval levels as each approach states)."""
+    parts = [f"approach {r['approach']} ({r['name']}): a = {r['a']:.3g} [{r['a_ci'][0]:.3g}, {r['a_ci'][1]:.3g}], "
+             f"b = {r['b']:.3g}" for r in analysis.get("approaches") or () if not r.get("error")]
+    return [f"Compute-optimal exponents three ways — {'; '.join(parts)} (see that section)."] if parts else []
+
+
+def _approaches_view(analysis: dict) -> dict:
+    """The approaches table and the warnings of approaches 1 and 2 (approach 3's are the fit's, shown above)."""
+    from harness.fit.approaches import approaches_table
+
+    results = analysis.get("approaches") or []
+    warnings = [f"{r['approach']}: {w}" for r in results if r["approach"] != 3 for w in r.get("warnings", ())]
+    return {"approaches": _html_table(approaches_table(results), "approaches-table") if results else "",
+            "approach_warnings": warnings}
 
 
 def write_report(text: str, out: Path) -> Path:

@@ -166,11 +166,13 @@ def write_sweep_report(directory: Path, table: pd.DataFrame, fit: Optional[FitRe
     from harness.compare import compare_fit
     from harness.plots import save
     from harness.plots.sweep import sweep_figures
+    from harness.report.analysis import with_approaches
     from harness.report.html import build_report, write_report
 
     out, fit = Path(out), (as_fit(fit) if fit else None)
     if analysis is None and fit is not None and table is not None and fit.law == "chinchilla":
         analysis = _analysis(table)
+    analysis = with_approaches(analysis, table, metrics, fit)
     ctx = context or (context_from(fit, table) if fit else None)
     text = build_report(table, fit, metrics, analysis=analysis, plan=plan, title=f"Sweep report: {Path(directory).name}",
                         budgets=budgets, context=ctx, fit_error=fit_error)

@@ -8,8 +8,9 @@ curves and run identically on a resumed run (they read the rows back rather than
   the same train tokens.
 * Over-fitting: the test loss rose after its minimum by more than ``OVERFIT_Z`` standard errors while
   the train-eval loss kept falling by more than ``OVERFIT_Z`` of its own SEs.
-* Spikes: a logged train loss above ``EMA + SPIKE_Z × EMA(|deviation|)`` and ``SPIKE_MIN_REL`` above the
-  EMA, that comes back under the threshold within ``SPIKE_RECOVERY`` logged rows. A jump that does not come
+* Spikes: a logged train loss above ``EMA + SPIKE_Z × EMA(|change between logged rows|)`` and
+  ``SPIKE_MIN_REL`` above the EMA (the change, not the deviation from the lagging EMA, so a steadily
+  falling curve does not inflate the threshold), that comes back under the threshold within ``SPIKE_RECOVERY`` logged rows. A jump that does not come
   back is not a spike but a level shift or divergence (``harness.train._divergence`` stops a run whose loss
   exceeds ``spike_factor`` × its minimum; a spike here is any recovered excursion, usually far smaller).
 """
@@ -21,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 OVERFIT_Z = 2.0  # standard errors the test rise and the train fall must both exceed
-SPIKE_Z = 6.0  # threshold in units of the EMA of absolute deviations
+SPIKE_Z = 6.0  # threshold in units of the EMA of absolute row-to-row changes
 SPIKE_MIN_REL = 0.02  # ... and at least 2 % above the EMA of the loss
 SPIKE_ALPHA = 0.1  # EMA weight of a new row
 SPIKE_WARMUP = 10  # rows that only initialise the running estimates (the steep start of training)
@@ -67,11 +68,11 @@ def loss_spikes(steps: list[int], losses: list[Optional[float]]) -> dict:
     pts = [(s, x) for s, x in zip(steps, losses) if x is not None and math.isfinite(x)]
     found: list[int] = []
     unrecovered = None
-    mean, dev, i = None, 0.0, 0
+    mean, dev, prev, i = None, 0.0, None, 0
     while i < len(pts):
         step, loss = pts[i]
         if mean is None:
-            mean = loss
+            mean = prev = loss
         elif i >= SPIKE_WARMUP and _spike_start(loss, mean, dev):
             end = next((j for j in range(i + 1, min(i + 1 + SPIKE_RECOVERY, len(pts)))
                         if not _spike_start(pts[j][1], mean, dev)), None)
@@ -82,8 +83,8 @@ def loss_spikes(steps: list[int], losses: list[Optional[float]]) -> dict:
             i = end
             continue
         else:
-            dev = (1 - SPIKE_ALPHA) * dev + SPIKE_ALPHA * abs(loss - mean)
-            mean = (1 - SPIKE_ALPHA) * mean + SPIKE_ALPHA * loss
+            dev = (1 - SPIKE_ALPHA) * dev + SPIKE_ALPHA * abs(loss - prev)
+            mean, prev = (1 - SPIKE_ALPHA) * mean + SPIKE_ALPHA * loss, loss
         i += 1
     return {"spike_count": len(found), "spike_steps": found, "unrecovered_step": unrecovered}
 

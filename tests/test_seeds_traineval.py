@@ -110,3 +110,24 @@ def test_seed_variance_weights_recover_the_law_better_than_equal_weights(tmp_pat
     weighted = fit_law(points, bootstrap=0, weights=seed_variance_weights(points).to_numpy()).params
     # true E = 1.8; measured: equal weights 1.954, seed-variance weights 1.842
     assert abs(weighted["E"] - 1.8) < 0.5 * abs(equal["E"] - 1.8)
+
+
+def test_report_shows_seed_noise_spikes_and_gap_figure(three_seeds):
+    from harness.plots.sweep import sweep_figures
+    from harness.report.html import build_report, curve_lines
+
+    _, results = three_seeds
+    table, metrics = load_results(results / "tiny"), load_metrics(results / "tiny")
+    figs, missing = sweep_figures(table, metrics)
+    assert "generalisation_gap" in figs, missing
+    table.loc[0, ["spike_count"]] = 2
+    table.at[0, "spike_steps"] = [8, 20]
+    table.loc[1, "overfit"] = True
+    lines = curve_lines(table)
+    assert any("1 run(s) with loss spikes" in line and f"{table['run_id'][0]} (2)" in line for line in lines)
+    assert any("over-fitted" in line and table["run_id"][1] in line for line in lines)
+    assert any(line.startswith("Seed noise: across 1 (N, D) point(s)") for line in lines)
+    assert "Seed noise" in build_report(table, None, metrics)
+    figs, _ = sweep_figures(table, metrics)
+    crosses = [l for l in figs["training_curves"].axes[0].lines if l.get_marker() == "x"]
+    assert len(crosses) == 1 and len(crosses[0].get_xdata()) == 2

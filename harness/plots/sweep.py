@@ -92,8 +92,8 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
     attempt("training_curves", metrics is not None and len(metrics) > 0, "no metrics logged",
             lambda: data.training_curves(metrics, dict(zip(runs["run_id"], n)) if "run_id" in runs else None,
                                          _spikes(runs)))
-    attempt("generalisation_gap", curves.has_gap_data(metrics, runs), "no train-eval loss logged (training.train_eval)",
-            lambda: curves.generalisation_gap(metrics, runs))
+    if curves.has_gap_data(metrics, runs):  # opt-in (training.train_eval): not listed as missing without it
+        figs["generalisation_gap"] = curves.generalisation_gap(metrics, runs)
     forms = extra.get("forms")
     attempt("forms", bool(forms), "the fitter gave no functional-form comparison",
             lambda: fits.form_comparison(forms["x"], forms["y"], {k: tuple(v) for k, v in forms["curves"].items()},

@@ -33,6 +33,8 @@ def test_train_eval_loss_in_metrics_and_result(three_seeds):
     assert len(table) == 3 and (table["status"] == "done").all()
     assert table["train_eval_loss"].notna().all() and (table["train_eval_loss_se"] > 0).all()
     assert table["spike_count"].notna().all() and table["best_eval_step"].notna().all()
+    assert (table["overfit"] == False).all()  # noqa: E712  (an eighth of an epoch cannot over-fit)
+    assert (table["train_eval_loss"] - table["loss"]).abs().min() > 1e-6  # scored on other windows than the test
     run_dir = results / "tiny" / table["run_id"][0]
     evals = [r for r in read_metrics(run_dir / "metrics.jsonl") if "eval_loss" in r]
     assert len(evals) == 2 and all("train_eval_loss" in r for r in evals)  # steps 16 and 32

@@ -300,7 +300,9 @@ def aggregate_seeds(table: pd.DataFrame) -> pd.DataFrame:
     ``loss_std`` their sample standard deviation (NaN for one seed), ``seed_count``, ``loss_sem`` the standard
     error of the mean from the seed spread (std / sqrt(count)), ``loss_se`` the mean eval SE, and the other
     columns of the first run of the point (N conventions, C, tokens_per_param …)."""
-    done = table[(table["status"] == "done") & table["loss"].notna()] if len(table) else table
+    done = table[table["loss"].notna()] if len(table) else table
+    if "status" in done.columns:
+        done = done[done["status"] == "done"]
     if "lr_sweep_best" in done.columns:
         done = done[done["lr_sweep_best"].fillna(True).astype(bool)]
     if done.empty:

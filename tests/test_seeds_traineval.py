@@ -102,6 +102,15 @@ def test_fit_weights_seed_variance_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["fit", str(path), "--weights", "inverse"])
     assert exc.value.code == 2 and "--weights" in capsys.readouterr().err
+    pd.read_csv(path).drop(columns=["seed"]).to_csv(tmp_path / "noseed.csv", index=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(tmp_path / "noseed.csv"), "--weights", "seed-variance"])
+    assert exc.value.code == 2 and "noseed.csv: --weights seed-variance needs" in capsys.readouterr().err
+    one = pd.read_csv(path).query("seed == 0")
+    one.to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(tmp_path / "one.csv"), "--weights", "seed-variance"])
+    assert exc.value.code == 2 and "more than one seed" in capsys.readouterr().err
 
 
 def test_seed_variance_weights_recover_the_law_better_than_equal_weights(tmp_path):

@@ -37,8 +37,8 @@ def _seed_points(table, where: str, space: str):
     """The per-(N, D) seed means of a run table and their inverse-variance weights (ConfigError if unusable)."""
     from harness.store import aggregate_seeds, seed_variance_weights
 
-    if "seed" not in table.columns or "status" not in table.columns:
-        raise ConfigError(f"{where}: --weights seed-variance needs a run table with seed and status columns")
+    if not {"seed", "N", "D", "loss"} <= set(table.columns):
+        raise ConfigError(f"{where}: --weights seed-variance needs a run table with N, D, loss and seed columns")
     points = aggregate_seeds(table)
     try:
         return points, seed_variance_weights(points, space).to_numpy()

@@ -58,6 +58,7 @@ class RunSpec(Strict):
     spike_factor: float = Field(..., json_schema_extra=IN_ID, description="Divergence threshold on train loss.")
     eval_batch_sequences: int = Field(64, json_schema_extra=IN_ID, description="Sequences per eval forward pass.")
     eval_interval: int = Field(0, description="Steps between interim evals (0: end only).")
+    train_eval: bool = Field(False, description="Score a fixed train sample at every eval (no effect on training).")
     checkpoint_interval: int = Field(200, description="Steps between checkpoints.")
     budget: str = Field("", description="The grid cell this run came from, e.g. 'C=1e15'.")
     lr_multiplier: float = Field(1.0, description="Multiplier of the rule's LR (training.lr.sweep); 1 without a sweep.")
@@ -244,7 +245,7 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
                     batch_size=batch, grad_accum=accum, lr=lr * mult, schedule=schedule,
                     optimizer=optimizer, precision=precision, compile=t.compile, seed=seed, data=sweep.data,
                     spike_factor=t.spike_factor, eval_batch_sequences=t.eval_batch_sequences,
-                    eval_interval=t.eval_interval, checkpoint_interval=t.checkpoint_interval, budget=label,
+                    eval_interval=t.eval_interval, train_eval=t.train_eval, checkpoint_interval=t.checkpoint_interval, budget=label,
                     lr_multiplier=mult, hparam_rule="" if t.hparams.rule == "none" else t.hparams.rule,
                 )
                 spec = spec.model_copy(update={"run_id": make_run_id(spec)})

@@ -151,6 +151,7 @@ _TABLE_KEYS = [
     "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan", "C_full", "tokens_per_param", "steps", "lr",
     "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s", "tokens_per_s", "mfu", "device",
     "git_commit", "corpus_fingerprint", "bytes_per_token", "epochs",
+    "train_eval_loss", "train_eval_loss_se", "best_eval_step", "overfit", "spike_count", "spike_steps",
 ]
 
 
@@ -158,6 +159,7 @@ _NUMERIC_KEYS = [
     "n_layer", "d_model", "n_head", "d_ff", "seed", "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan",
     "C_full", "tokens_per_param", "steps", "lr", "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s",
     "tokens_per_s", "mfu", "bytes_per_token", "epochs",
+    "train_eval_loss", "train_eval_loss_se", "best_eval_step", "spike_count",
 ]
 
 
@@ -236,7 +238,8 @@ def load_metrics(path: str | Path) -> pd.DataFrame:
             frame = pd.DataFrame(rows)
             frame.insert(0, "run_id", run_dir.name)
             frames.append(frame)
-    columns = ["run_id", "step", "tokens", "lr", "train_loss", "eval_loss", "eval_loss_se", "tokens_per_s"]
+    columns = ["run_id", "step", "tokens", "lr", "train_loss", "eval_loss", "eval_loss_se", "tokens_per_s",
+               "train_eval_loss", "train_eval_loss_se"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True).reindex(columns=columns)
@@ -289,3 +292,44 @@ def load_table(source: str, results_root: str | Path = "results", all_runs: bool
     table = load_results(directory)
     sweep = None if all_runs else plan_source(source)
     return keep_planned(table, sweep, source) if sweep is not None else table
+
+
+POINT_KEYS = ["N", "D"]
+
+
+def aggregate_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (N, D) point of the finished runs (best LR of an LR sweep): ``loss`` the mean over seeds,
+    ``loss_std`` their sample standard deviation (NaN for one seed), ``seed_count``, ``loss_sem`` the standard
+    error of the mean from the seed spread (std / sqrt(count)), ``loss_se`` the mean eval SE, and the other
+    columns of the first run of the point (N conventions, C, tokens_per_param …)."""
+    done = table[table["loss"].notna()] if len(table) else table
+    if "status" in done.columns:
+        done = done[done["status"] == "done"]
+    if "lr_sweep_best" in done.columns:
+        done = done[done["lr_sweep_best"].fillna(True).astype(bool)]
+    if done.empty:
+        return pd.DataFrame(columns=list(table.columns) + ["loss_std", "seed_count", "loss_sem"])
+    groups = done.groupby(POINT_KEYS, sort=True)
+    first = groups.first().reset_index()
+    stats = groups["loss"].agg(loss="mean", loss_std="std", seed_count="count").reset_index()
+    out = first.drop(columns=["loss"]).merge(stats, on=POINT_KEYS)
+    out["loss_se"] = groups["loss_se"].mean().to_numpy() if "loss_se" in done.columns else float("nan")
+    out["loss_sem"] = out["loss_std"] / out["seed_count"].pow(0.5)
+    return out.drop(columns=[c for c in ("seed", "run_id") if c in out.columns])
+
+
+def seed_variance_weights(points: pd.DataFrame, space: str = "log") -> pd.Series:
+    """Fit weights of aggregated points: the inverse variance of each point's mean loss (of its log under
+    ``space='log'``, the delta method: var / loss²). A point's variance is its seed variance / count, with the
+    pooled seed variance of all multi-seed points standing in for points with one seed, floored at the point's
+    squared eval SE (and at 1e-12). Normalised to mean 1."""
+    multi = points["seed_count"] > 1
+    if not multi.any():
+        raise ValueError("--weights seed-variance: no point has more than one seed (add seeds to the sweep)")
+    dof = points.loc[multi, "seed_count"] - 1
+    pooled = float((points.loc[multi, "loss_std"] ** 2 * dof).sum() / dof.sum())
+    var = points["loss_std"].pow(2).where(multi, pooled) / points["seed_count"]
+    floor = points["loss_se"].fillna(0.0).pow(2).clip(lower=1e-12) if "loss_se" in points else 1e-12
+    scale = points["loss"] ** 2 if space == "log" else 1.0
+    weights = scale / var.clip(lower=floor)
+    return weights / weights.mean()

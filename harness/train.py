@@ -23,13 +23,14 @@ from accelerate.state import AcceleratorState, GradientState
 
 from harness.branching import branch_point_path, role_fields, seed_branch_metrics, start_checkpoint
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
+from harness.curves import curve_summary, train_eval_sample
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
 from harness.data.tokenizers import save_hf_tokenizer
 from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
 from harness.schedule import lr_factor, warmup_steps
-from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json
+from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json, read_metrics
 from harness.tracking import Progress, Tracker
 
 
@@ -139,6 +140,7 @@ class _Run:
     train_windows: np.ndarray
     eval_windows: np.ndarray
     eval_documents: Optional[np.ndarray] = None  # document of each eval window (clusters the SE)
+    train_eval_windows: Optional[np.ndarray] = None  # fixed train sample scored beside the test set (train_eval)
 
 
 def _divergence(loss: float, best: float, step: int, spec: RunSpec) -> Optional[str]:
@@ -168,6 +170,9 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
     ctx = _Run(spec, accelerator, model, optimizer, BatchOrder(len(train_windows), spec.seed), train_windows,
                corpus.eval_sequences(spec.context_length, spec.data.eval_tokens),
                corpus.eval_documents(spec.context_length, spec.data.eval_tokens))
+    if spec.train_eval:
+        ctx.train_eval_windows = train_windows[train_eval_sample(len(train_windows), len(ctx.eval_windows),
+                                                                 spec.data.split_seed)]
     return ctx, corpus, state
 
 
@@ -255,6 +260,9 @@ def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, 
     if do_eval:
         row["eval_loss"], row["eval_loss_se"] = evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences,
                                                          ctx.accelerator.device, ctx.eval_documents)
+        if ctx.train_eval_windows is not None:  # same size as the test set: doubles the eval time
+            row["train_eval_loss"], row["train_eval_loss_se"] = evaluate(
+                ctx.model, ctx.train_eval_windows, spec.eval_batch_sequences, ctx.accelerator.device)
     return row
 
 
@@ -306,6 +314,7 @@ def _save_model(ctx: _Run, corpus: TokenCorpus, directory: Path) -> None:
 def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions, corpus: TokenCorpus) -> None:
     if options.save_model and result["status"] == "done":
         _save_model(ctx, corpus, run_dir / "model")
+    result.update(curve_summary(read_metrics(run_dir / METRICS_FILE), ctx.spec.steps))
     with (options.commit or nullcontext)():
         atomic_write_json(run_dir / RESULT_FILE, result)
     if not options.keep_checkpoint:

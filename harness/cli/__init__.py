@@ -129,14 +129,18 @@ def run(
 @app.command()
 def results(sweep: str = typer.Argument(..., help="Sweep file or name."), results: Path = RESULTS_OPT,
             fmt: str = FORMAT_OPT,
-            all_runs: bool = typer.Option(False, "--all", help="Also show records of runs no longer in the plan.")) -> None:
+            all_runs: bool = typer.Option(False, "--all", help="Also show records of runs no longer in the plan."),
+            by_point: bool = typer.Option(False, "--by-point", help="One row per (N, D): mean loss over seeds, "
+                                          "their spread (loss_std, loss_sem) and count beside the eval SE.")) -> None:
     """Print the run table of a sweep's records (by default only the runs of the sweep file's current plan)."""
-    from harness.store import load_table
+    from harness.store import aggregate_seeds, load_table
 
     table = load_table(sweep, results, all_runs=all_runs)
+    if by_point:
+        table = aggregate_seeds(table)
     if fmt == "table":
-        cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "loss", "loss_se", "loss_bpb",
-                "floor", "tokens_per_s"]
+        cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "seed_count", "loss", "loss_std",
+                "loss_sem", "loss_se", "train_eval_loss", "loss_bpb", "floor", "spike_count", "tokens_per_s"]
         table = table[[c for c in cols if c in table]]
     emit(table, fmt)
 

@@ -33,6 +33,19 @@ def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path
     return rename_columns(load_table(source, results, all_runs=all_runs), columns, source), source
 
 
+def _seed_points(table, where: str, space: str):
+    """The per-(N, D) seed means of a run table and their inverse-variance weights (ConfigError if unusable)."""
+    from harness.store import aggregate_seeds, seed_variance_weights
+
+    if not {"seed", "N", "D", "loss"} <= set(table.columns):
+        raise ConfigError(f"{where}: --weights seed-variance needs a run table with N, D, loss and seed columns")
+    points = aggregate_seeds(table)
+    try:
+        return points, seed_variance_weights(points, space).to_numpy()
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def _objective_text(result: dict) -> str:
     """'huber (delta=0.001, space=log, reduction=sum)'; delta only where the objective has one (huber)."""
     options = {k: v for k, v in result["objective_options"].items() if k != "delta" or result["objective"] == "huber"}
@@ -98,19 +111,26 @@ def register(app: typer.Typer) -> None:
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
             col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
-            all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan.")) -> None:
+            all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan."),
+            weights: str = typer.Option("none", help="none, or seed-variance: fit the per-(N, D) means over seeds, "
+                                        "weighted by the inverse variance of each mean (sweeps with several seeds).")) -> None:
         """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
         try:
+            if weights not in ("none", "seed-variance"):
+                raise ConfigError(f"--weights: expected none or seed-variance, got '{weights}'")
             if approach != 3:  # the compute-optimal frontier by approach 1 or 2
                 names = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
-                loaded = _load(source, dataset, data_dir, results, names)
+                loaded = _load(source, dataset, data_dir, results, names, all_runs)
                 return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
+            fit_weights = None
+            if weights == "seed-variance":
+                table, fit_weights = _seed_points(table, where, space)
             try:
-                result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
+                result = fit_law(table, law=law, weights=fit_weights, objective=objective, delta=delta, space=space, reduction=reduction,
                                  bootstrap=bootstrap, seed=seed, n_convention=n_convention,
                                  **({"bootstrap_method": bootstrap_method} if bootstrap_method else {})
                                  ).to_dict(samples=False)

@@ -18,7 +18,7 @@ import pandas as pd
 from harness.compare import N_COLUMN, as_fit, law_params
 from harness.errors import ConfigError
 from harness.report.comparison import forest_data
-from harness.plots import data, fits
+from harness.plots import curves, data, fits
 from harness.fit.derived import frontier_undefined
 from harness.published import chinchilla_frontier, load_registry
 
@@ -91,7 +91,10 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
     attempt("forest", bool(panels), "no comparison with published fits",
             lambda: fits.forest(panels, fit.ci_level if fit else 0.95))
     attempt("training_curves", metrics is not None and len(metrics) > 0, "no metrics logged",
-            lambda: data.training_curves(metrics, dict(zip(runs["run_id"], n)) if "run_id" in runs else None))
+            lambda: data.training_curves(metrics, dict(zip(runs["run_id"], n)) if "run_id" in runs else None,
+                                         _spikes(runs)))
+    if curves.has_gap_data(metrics, runs):  # opt-in (training.train_eval): not listed as missing without it
+        figs["generalisation_gap"] = curves.generalisation_gap(metrics, runs)
     forms = extra.get("forms")
     attempt("forms", bool(forms), "the fitter gave no functional-form comparison",
             lambda: fits.form_comparison(forms["x"], forms["y"], {k: tuple(v) for k, v in forms["curves"].items()},
@@ -103,6 +106,13 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
 def _approach_error(extra: dict, approach: int) -> str:
     """Why an approach of ``extra['approaches']`` gave no estimate ('' if it did or was not tried)."""
     return next((r.get("error", "") for r in extra.get("approaches") or () if r.get("approach") == approach), "")
+
+
+def _spikes(runs: pd.DataFrame) -> dict:
+    """run_id → the steps of its loss spikes (result.json spike_steps), for runs that have any."""
+    if "spike_steps" not in runs or "run_id" not in runs:
+        return {}
+    return {r: list(s) for r, s in zip(runs["run_id"], runs["spike_steps"]) if isinstance(s, (list, tuple)) and s}
 
 
 def _grouping(n: np.ndarray, d: np.ndarray) -> str:

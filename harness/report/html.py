@@ -114,7 +114,7 @@ def summary_lines(fit, rows: Optional[pd.DataFrame], analysis: dict, table: pd.D
     """Plain-language statements of what the data support, each with its number."""
     if not fit:
         return [f"{len(table)} runs recorded; no fit available yet, so no exponents or comparisons."] \
-            + _record_checks(table)
+            + _record_checks(table) + curve_lines(table)
     raw, fit = fit, as_fit(fit)
     est = our_estimates(fit, ())
     lines = ["; ".join(f"{k} = {_fmt(est[k])}" for k in ("alpha", "beta", "a", "b", "E") if k in est)
@@ -128,7 +128,7 @@ def summary_lines(fit, rows: Optional[pd.DataFrame], analysis: dict, table: pd.D
     if rows is not None and not rows.empty:
         lines += _comparison_lines(rows)
     lines += [f"Fit warning: {w}" for w in fit.warnings]
-    return lines + _record_checks(table)
+    return lines + _record_checks(table) + curve_lines(table)
 
 
 def _record_checks(table: pd.DataFrame) -> list[str]:
@@ -246,3 +246,28 @@ def fit_json(fit) -> str:
     """A fit (FitResult or dict) as pretty JSON (numpy values made plain) for embedding or logging."""
     fit = fit.to_dict() if hasattr(fit, "to_dict") else fit
     return json.dumps(fit, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else html.escape(str(v)))
+
+
+def curve_lines(table: pd.DataFrame) -> list[str]:
+    """Runs with loss spikes (they bias fits), runs that over-fitted, and the seed noise beside the eval SE."""
+    from harness.store import aggregate_seeds
+
+    lines = []
+    if {"spike_count", "run_id"} <= set(table.columns):
+        spiky = table[pd.to_numeric(table["spike_count"], errors="coerce") > 0]
+        if len(spiky):
+            lines.append(f"{len(spiky)} run(s) with loss spikes (recovered jumps of the train loss; they can bias the "
+                         "fit): " + ", ".join(f"{r} ({int(c)})" for r, c in zip(spiky["run_id"], spiky["spike_count"])))
+    if {"overfit", "run_id"} <= set(table.columns):
+        over = table[table["overfit"].astype(object).eq(True)]
+        if len(over):
+            lines.append(f"{len(over)} run(s) over-fitted (test loss rose while train-eval loss fell); lowest test "
+                         "loss at step: " + ", ".join(f"{r} ({s:g})" for r, s in zip(over["run_id"], over["best_eval_step"])))
+    if {"seed", "status", "loss", "N", "D"} <= set(table.columns) and table["seed"].nunique() > 1:
+        points = aggregate_seeds(table)
+        multi = points[points["seed_count"] > 1]
+        if len(multi):
+            lines.append(f"Seed noise: across {len(multi)} (N, D) point(s) with several seeds, the median seed "
+                         f"standard deviation of the loss is {multi['loss_std'].median():.3g} nats/token against a "
+                         f"median eval SE of {multi['loss_se'].median():.3g}.")
+    return lines

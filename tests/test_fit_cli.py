@@ -121,3 +121,15 @@ def test_diverged_runs_are_kept_out_with_a_visible_warning():
     fit = fit_law(table)
     assert fit.n_points == 8
     assert any("1 diverged run(s) kept out of the fit: r4" in w for w in fit.warnings)
+
+
+def test_a_table_too_large_to_fit_is_refused_in_one_line(app, tmp_path):
+    from harness.fit.table import MAX_FIT_ROWS
+
+    n = MAX_FIT_ROWS + 1
+    path = tmp_path / "big.csv"
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"N": rng.uniform(1e6, 1e9, n), "D": rng.uniform(1e8, 1e11, n), "loss": 2.0}).to_csv(path, index=False)
+    out = run(app, "fit", path, "--bootstrap", "0")
+    assert out.exit_code == 2 and out.output.count("\n") == 1
+    assert f"{n:,} rows" in out.output and "--by-point" in out.output

@@ -96,6 +96,9 @@ def best_lr_only(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["lr_sweep_best"].astype(str).str.lower() != "false"]
 
 
+MAX_FIT_ROWS = 100_000   # above this a fit takes minutes and gigabytes (1e5 rows: ~1 min on 2 cores); refused
+
+
 def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: str = "table",
             weights: Optional[np.ndarray | str] = None) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
     """(variables, loss, weights, the rows used) for fitting ``law``; raises ConfigError on bad input.
@@ -104,6 +107,10 @@ def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: s
     D, if absent, is C/(6N)."""
     if "status" in table:
         table = table[table["status"] == "done"]
+    if len(table) > MAX_FIT_ROWS:
+        raise ConfigError(f"{where}: {len(table):,} rows: the fitter takes at most {MAX_FIT_ROWS:,} (a sweep has runs, "
+                          "not millions of points); average repeated points first (harness results --by-point) or "
+                          "subsample")
     table = best_lr_only(table)
     needs_n = "N" in law.variables or "D" in law.variables
     n_col = _n_column(table, n_convention, where) if needs_n or "N" in table else None

@@ -23,6 +23,7 @@ import pandas as pd
 from harness.errors import ConfigError
 
 from harness.config import SweepConfig, load_sweep
+from harness.calibration import CALIBRATION_KEYS
 
 RESULT_FILE, SPEC_FILE, METRICS_FILE, CHECKPOINT_FILE = "result.json", "spec.json", "metrics.jsonl", "checkpoint.pt"
 
@@ -157,6 +158,10 @@ _NUMERIC_KEYS = [
     "C_full", "tokens_per_param", "steps", "lr", "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s",
     "tokens_per_s", "mfu", "bytes_per_token", "epochs",
 ]
+
+# calibration (harness.calibration): Brier score, its decomposition, ECE, the synthetic Bayes Brier; NaN in older records
+_TABLE_KEYS += CALIBRATION_KEYS
+_NUMERIC_KEYS += CALIBRATION_KEYS
 
 
 def _not_a_number(result: dict) -> Optional[str]:

@@ -76,3 +76,42 @@ def test_fit_metric_fits_that_column(app, csv):
 def test_fit_metric_mistakes(app, csv, args, message):
     out = _fit(app, csv, *args)
     assert out.exit_code == 2 and message in out.output and len(out.output.strip().splitlines()) == 1
+
+
+def _calibration_table():
+    import pandas as pd
+
+    rows = []
+    for d in (1e6, 4e6):
+        for n in (1e4, 1e5, 1e6):
+            brier = 0.6 + 20 / n ** 0.4 + 30 / d ** 0.3
+            rows.append({"run_id": f"r{len(rows)}", "status": "done", "N": n, "N_total": n, "D": d, "loss": 2.0,
+                         "brier": brier, "brier_se": 0.002, "brier_reliability": 0.01 / np.log10(n),
+                         "brier_resolution": 0.9 - brier, "brier_uncertainty": 0.9, "brier_within_bin": 0.0,
+                         "ece": 0.02, "brier_bayes": 0.6})
+    return pd.DataFrame(rows)
+
+
+def test_calibration_figure_one_line_per_d_with_floors():
+    from harness.report.calibration import calibration_figure, calibration_runs
+
+    fig = calibration_figure(calibration_runs(_calibration_table()))
+    axes = fig.axes
+    assert [ax.get_ylabel() for ax in axes[:3]] == ["Brier score", "reliability (calibration error)", "resolution"]
+    for ax in axes[:3]:
+        assert len([line for line in ax.get_lines() if line.get_marker() == "o"]) == 2  # one line per D
+    dashed = {i: [tuple(line.get_ydata()) for line in ax.get_lines() if line.get_linestyle() == "--"]
+              for i, ax in enumerate(axes[:3])}
+    assert dashed[0] == [(0.6, 0.6)] and dashed[1] == [(0.0, 0.0)]  # Bayes Brier, zero reliability
+    assert dashed[2][0][0] == pytest.approx(0.9 - 0.6)  # the Bayes forecaster's resolution: UNC − Bayes Brier
+
+
+def test_report_has_a_calibration_section():
+    from harness.report.html import build_report
+
+    page = build_report(_calibration_table(), None, title="toy", fit_error="not fitted here")
+    section = page[page.index('id="calibration"'):]
+    assert 'alt="calibration_vs_n"' in section and 'id="calibration-table"' in section
+    assert "Bayes-optimal Brier of the eval set is 0.6" in section
+    old = build_report(_calibration_table().drop(columns=["brier"]), None, title="toy")
+    assert "No run records a Brier score" in old

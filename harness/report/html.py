@@ -17,6 +17,7 @@ import pandas as pd
 from harness.compare import DEFAULT_BUDGETS, Context, as_fit, compare_fit, context_from, entry_verdicts, our_estimates
 from harness.plots import png_bytes
 from harness.plots.sweep import sweep_figures
+from harness.report.calibration import calibration_section
 from harness.report.comparison import comparison_view, frontier_table, headline
 from harness.store import atomic_write_bytes
 
@@ -46,6 +47,10 @@ exponents (red, the fit's own {{ level }} interval) beside the published ones (Â
 <section id="fit"><h2>Fit</h2>{{ fit_table }}
 {% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}</section>
 <section id="frontier"><h2>Compute-optimal frontier</h2>{{ frontier }}</section>
+<section id="calibration"><h2>Calibration across scale</h2><p>{{ calibration.note }}</p>
+{% if calibration.figure %}<figure><img class="wide" alt="calibration_vs_n" src="data:image/png;base64,{{ calibration.figure }}"><figcaption>Brier
+score, reliability and resolution vs N, one line per D; dashed: the Bayes-optimal values.</figcaption></figure>{% endif %}
+{{ calibration.table }}</section>
 <section id="figures"><h2>Figures</h2>
 {% for name, data in figures %}<figure><img alt="{{ name }}" src="data:image/png;base64,{{ data }}"><figcaption>{{ name }}</figcaption></figure>{% endfor %}
 {% if missing %}<p>Not drawn: {% for k, v in missing.items() %}{{ k }} ({{ v }}){% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}
@@ -203,7 +208,14 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
                                "comparison-table"),
         verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
         frontier=_html_table(frontier_table(fit, registry, budgets) if fit else None, "frontier-table"),
-        figures=images, missing=missing)
+        figures=images, missing=missing, calibration=_calibration(table))
+
+
+def _calibration(table: pd.DataFrame) -> dict:
+    """The calibration section's parts (harness.report.calibration), its table as HTML."""
+    section = calibration_section(table)
+    return {**section, "table": _html_table(section["table"], "calibration-table") if section["table"] is not None
+            else ""}
 
 
 def write_report(text: str, out: Path) -> Path:

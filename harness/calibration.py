@@ -111,30 +111,38 @@ class CalibrationAccumulator:
             self._top1 = [zeros(self.bins) for _ in range(3)]
         flat_logits, flat_targets = logits.reshape(b * t, vocab), targets.reshape(b * t)
         step = max(1, _CHUNK_ELEMENTS // vocab)
-        per_token = [self._add_chunk(flat_logits[i:i + step].double().softmax(-1), flat_targets[i:i + step])
+        dtype = torch.promote_types(logits.dtype, torch.float32)  # bf16 logits: fp32 probabilities; fp64 stays
+        per_token = [self._add_chunk(flat_logits[i:i + step].to(dtype).softmax(-1), flat_targets[i:i + step])
                      for i in range(0, b * t, step)]
         self.sequence_brier.append(torch.cat(per_token).view(b, t).mean(dim=1).cpu().numpy())
         self.n += b * t
 
     def _add_chunk(self, probs, targets):
-        """Bin one chunk of probabilities [m, V] into the class-wise and top-1 sums; its per-token Brier."""
+        """Bin one chunk of probabilities [m, V] into the class-wise and top-1 sums; its per-token Brier.
+
+        Cheap for large V: every probability is first counted in bin 0 through dense column sums; only the few
+        above 1/bins (at most ``bins`` per token, as a row sums to 1) are moved to their own bin."""
         m, vocab = probs.shape
-        column = self.bins * probs.new_ones(1, vocab).cumsum(1).long().sub_(1)
-        index = (self._bin(probs) + column).flatten()
+        square = probs * probs
         count, sum_p, sum_y, sum_p2, sum_py = self._class
-        count.index_add_(0, index, probs.new_ones(index.shape))
-        sum_p.index_add_(0, index, probs.flatten())
-        sum_p2.index_add_(0, index, (probs * probs).flatten())
-        p_target = probs.gather(1, targets[:, None])[:, 0]
+        count.view(vocab, self.bins)[:, 0] += m
+        sum_p.view(vocab, self.bins)[:, 0] += probs.sum(0, dtype=count.dtype)
+        sum_p2.view(vocab, self.bins)[:, 0] += square.sum(0, dtype=count.dtype)
+        rows, cols = (probs * self.bins >= 1).nonzero(as_tuple=True)
+        moved = probs[rows, cols].double()
+        for total, value in ((count, torch_ones_like(moved)), (sum_p, moved), (sum_p2, moved * moved)):
+            total.index_add_(0, cols * self.bins + self._bin(moved), value)
+            total.index_add_(0, cols * self.bins, -value)
+        p_target = probs.gather(1, targets[:, None])[:, 0].double()
         target_index = targets * self.bins + self._bin(p_target)
-        sum_y.index_add_(0, target_index, probs.new_ones(m))
+        sum_y.index_add_(0, target_index, torch_ones_like(p_target))
         sum_py.index_add_(0, target_index, p_target)
         confidence, guess = probs.max(dim=1)
         top_bins = self._bin(confidence)
-        self._top1[0].index_add_(0, top_bins, probs.new_ones(m))
-        self._top1[1].index_add_(0, top_bins, confidence)
+        self._top1[0].index_add_(0, top_bins, torch_ones_like(p_target))
+        self._top1[1].index_add_(0, top_bins, confidence.double())
         self._top1[2].index_add_(0, top_bins, (guess == targets).double())
-        return (probs * probs).sum(-1) - 2 * p_target + 1
+        return square.sum(-1, dtype=count.dtype) - 2 * p_target + 1
 
     def summary(self, documents: Optional[np.ndarray] = None) -> dict[str, float]:
         """Brier (mean over tokens) with its clustered SE, the decomposition and the ECE, as plain floats."""
@@ -147,6 +155,11 @@ class CalibrationAccumulator:
         top = [a.cpu().numpy() for a in self._top1]
         return {"brier": brier, "brier_se": se, **decompose(BinSums(*cls), self.n),
                 "ece": expected_calibration_error(*top)}
+
+
+def torch_ones_like(values):
+    """Ones of the shape, dtype and device of a tensor (no torch import needed)."""
+    return values.new_ones(values.shape)
 
 
 def bayes_brier(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:

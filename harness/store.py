@@ -23,6 +23,7 @@ import pandas as pd
 from harness.errors import ConfigError
 
 from harness.config import SweepConfig, load_sweep
+from harness.calibration import CALIBRATION_KEYS
 
 RESULT_FILE, SPEC_FILE, METRICS_FILE, CHECKPOINT_FILE = "result.json", "spec.json", "metrics.jsonl", "checkpoint.pt"
 TRUNK_PREFIX = "trunk-"  # run ids of cooldown-branching trunks: their records stay out of tables and curves
@@ -161,6 +162,10 @@ _NUMERIC_KEYS = [
     "tokens_per_s", "mfu", "bytes_per_token", "epochs",
     "train_eval_loss", "train_eval_loss_se", "best_eval_step", "spike_count",
 ]
+
+# calibration (harness.calibration): Brier score, its decomposition, ECE, the synthetic Bayes Brier; NaN in older records
+_TABLE_KEYS += CALIBRATION_KEYS
+_NUMERIC_KEYS += CALIBRATION_KEYS
 
 
 def _not_a_number(result: dict) -> Optional[str]:

@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
 from harness.branching import branch_point_path, role_fields, seed_branch_metrics, start_checkpoint
+from harness.calibration import CalibrationAccumulator, eval_calibration_floor
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
 from harness.curves import curve_summary, train_eval_sample
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
@@ -93,20 +94,28 @@ def _to_tensor(windows: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.asarray(windows, dtype=np.int64)).to(device, non_blocking=True)
 
 
-def _loss(model: torch.nn.Module, windows: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def _loss(model: torch.nn.Module, windows: torch.Tensor, reduction: str = "mean",
+          on_logits: Optional[Callable] = None) -> torch.Tensor:
     logits = model(input_ids=windows[:, :-1]).logits
+    if on_logits is not None:
+        on_logits(logits, windows[:, 1:])
     loss = F.cross_entropy(logits.float().flatten(0, 1), windows[:, 1:].flatten(), reduction=reduction)
     return loss if reduction == "mean" else loss.view(windows.shape[0], -1)
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, eval_windows: np.ndarray, batch: int, device: torch.device,
-             documents: Optional[np.ndarray] = None) -> tuple[float, float]:
-    """Mean test loss (nats/token) and its standard error across sequences, clustered by ``documents``."""
+             documents: Optional[np.ndarray] = None,
+             calibration: Optional[CalibrationAccumulator] = None) -> tuple[float, float]:
+    """Mean test loss (nats/token) and its standard error across sequences, clustered by ``documents``.
+
+    With ``calibration``, the same pass also feeds every batch's logits to it (Brier score, ECE)."""
     model.eval()
     per_seq = []
+    on_logits = calibration.add if calibration is not None else None
     for start in range(0, len(eval_windows), batch):
-        losses = _loss(model, _to_tensor(eval_windows[start:start + batch], device), reduction="none")
+        losses = _loss(model, _to_tensor(eval_windows[start:start + batch], device), reduction="none",
+                       on_logits=on_logits)
         per_seq.append(losses.mean(dim=1).cpu())
     model.train()
     return clustered_mean_se(torch.cat(per_seq).double().numpy(), documents)
@@ -141,6 +150,7 @@ class _Run:
     eval_windows: np.ndarray
     eval_documents: Optional[np.ndarray] = None  # document of each eval window (clusters the SE)
     train_eval_windows: Optional[np.ndarray] = None  # fixed train sample scored beside the test set (train_eval)
+    calibration: Optional[dict] = None  # Brier/ECE of the final eval (harness.calibration), once measured
 
 
 def _divergence(loss: float, best: float, step: int, spec: RunSpec) -> Optional[str]:
@@ -258,8 +268,13 @@ def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, 
            "train_loss": loss if math.isfinite(loss) else None,
            "tokens_per_s": (step - start) * tokens_per_step / max(elapsed, 1e-9)}
     if do_eval:
+        final = step == spec.steps
+        calibration = CalibrationAccumulator() if final else None
         row["eval_loss"], row["eval_loss_se"] = evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences,
-                                                         ctx.accelerator.device, ctx.eval_documents)
+                                                         ctx.accelerator.device, ctx.eval_documents, calibration)
+        if final:
+            ctx.calibration = calibration.summary(ctx.eval_documents)
+            row.update({k: ctx.calibration.get(k) for k in ("brier", "ece")})
         if ctx.train_eval_windows is not None:  # same size as the test set: doubles the eval time
             row["train_eval_loss"], row["train_eval_loss_se"] = evaluate(
                 ctx.model, ctx.train_eval_windows, spec.eval_batch_sequences, ctx.accelerator.device)
@@ -276,8 +291,10 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
     spec, acc = ctx.spec, ctx.accelerator
     loss = se = None
     if status == "done":
+        calibration = CalibrationAccumulator() if not (final_eval and ctx.calibration) else None
         loss, se = final_eval or evaluate(ctx.model, ctx.eval_windows, spec.eval_batch_sequences, acc.device,
-                                          ctx.eval_documents)
+                                          ctx.eval_documents, calibration)
+        ctx.calibration = ctx.calibration or (calibration.summary(ctx.eval_documents) if calibration else None)
     flops = spec.flops
     tokens_per_s = steps_here * spec.batch_size * spec.context_length / max(elapsed, 1e-9)
     peak = peak_flops(acc.device)
@@ -300,7 +317,15 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
         "device": device_name(acc.device), "precision": acc.mixed_precision, "versions": library_versions(),
         "threads": torch.get_num_threads(),  # CPU reductions (LayerNorm grads, norms) sum in a thread-count order
         "git_commit": git_commit(),
+        **_calibration_fields(ctx, status),
     }
+
+
+def _calibration_fields(ctx: _Run, status: str) -> dict:
+    """Brier score, its decomposition, ECE (harness.calibration) and, on a synthetic source, its Bayes Brier."""
+    if status != "done" or not ctx.calibration:
+        return {}
+    return {**ctx.calibration, **eval_calibration_floor(ctx.spec.data, ctx.eval_windows)}
 
 
 def _save_model(ctx: _Run, corpus: TokenCorpus, directory: Path) -> None:

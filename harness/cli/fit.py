@@ -53,8 +53,18 @@ def _objective_text(result: dict) -> str:
     return f"{result['objective']} ({text})"
 
 
+def _with_metric(table, metric: str, col_loss: Optional[str], where: str):
+    """The table with ``--metric`` as its loss column (harness.fit.table.metric_as_loss)."""
+    from harness.fit.table import metric_as_loss
+
+    if metric != "loss" and col_loss:
+        raise ConfigError("--metric and --col-loss both name the fitted column; give one")
+    return metric_as_loss(table, metric, where)
+
+
 def _format_table(result: dict) -> str:
-    lines = [f"law {result['law']}, objective {_objective_text(result)}, "
+    metric = f"metric {result['metric']} (fitted in place of the loss); " if result.get("metric") else ""
+    lines = [f"{metric}law {result['law']}, objective {_objective_text(result)}, "
              f"{result['n_points']} points, N convention {result['n_convention']}, {result['c_convention']}",
              f"objective value {result['objective_value']:.10g}; {result['n_best_basin']} of {result['n_starts']} "
              f"starts reached the best basin; converged: {result['converged']}",
@@ -113,7 +123,9 @@ def register(app: typer.Typer) -> None:
             col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
             all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan."),
             weights: str = typer.Option("none", help="none, or seed-variance: fit the per-(N, D) means over seeds, "
-                                        "weighted by the inverse variance of each mean (sweeps with several seeds).")) -> None:
+                                        "weighted by the inverse variance of each mean (sweeps with several seeds)."),
+            metric: str = typer.Option("loss", help="Recorded column to fit in place of the loss (brier, ece, "
+                                                    "brier_reliability, loss_bpb …).")) -> None:
         """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
@@ -126,6 +138,7 @@ def register(app: typer.Typer) -> None:
                 return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
+            table = _with_metric(table, metric, col_loss, where)
             fit_weights = None
             if weights == "seed-variance":
                 table, fit_weights = _seed_points(table, where, space)
@@ -134,6 +147,7 @@ def register(app: typer.Typer) -> None:
                                  bootstrap=bootstrap, seed=seed, n_convention=n_convention,
                                  **({"bootstrap_method": bootstrap_method} if bootstrap_method else {})
                                  ).to_dict(samples=False)
+                result = {**result, "metric": metric} if metric != "loss" else result
             except ValueError as exc:
                 raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
         except ConfigError as exc:

@@ -110,6 +110,23 @@ class MarkovSource:
         return nll
 
 
+    def next_token_distributions(self, sequences: np.ndarray):
+        """Yield (t, q) for targets t = 1..length-1 of stationary documents: q [n, V] is the true
+        p(x_t = · | x_<t) of each sequence (from the k-gram marginals before t = k, the chain after)."""
+        n, length = sequences.shape
+        block_index = np.zeros(n, dtype=np.int64)
+        symbols = np.arange(self.vocab_size)
+        for t in range(1, min(self.order, length)):
+            block_index = block_index * self.vocab_size + sequences[:, t - 1]
+            joint = self.block_probabilities(t + 1)[block_index[:, None] * self.vocab_size + symbols[None, :]]
+            yield t, joint / joint.sum(axis=1, keepdims=True)
+        if length > self.order:
+            block_index = block_index * self.vocab_size + sequences[:, self.order - 1]
+        for t in range(self.order, length):
+            yield t, self.transition[block_index]
+            block_index = self._next_state(block_index, sequences[:, t])
+
+
 def synthetic_splits(cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Train and test token streams (back-to-back documents of context_length+1) and the exact floor.
 

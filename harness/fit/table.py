@@ -32,6 +32,21 @@ def rename_columns(table: pd.DataFrame, columns: Optional[dict], where: str = "t
     return table.rename(columns={theirs: ours for ours, theirs in columns.items()})
 
 
+def metric_as_loss(table: pd.DataFrame, metric: str, where: str = "table") -> pd.DataFrame:
+    """The table with column ``metric`` (and ``<metric>_se`` when present) as the fitted ``loss`` (and ``loss_se``),
+    so any recorded metric (brier, ece, loss_bpb …) is fitted like the loss; ConfigError if it is absent or empty."""
+    if metric == "loss":
+        return table
+    if metric not in table:
+        raise _missing(where, f"'{metric}' (--metric)", table, "--metric NAME of a recorded column")
+    values = pd.to_numeric(table[metric], errors="coerce")
+    if not values.notna().any():
+        raise ConfigError(f"{where}: --metric {metric}: no run has a recorded value (records made before it?)")
+    out = table.drop(columns=[c for c in ("loss", "loss_se") if c in table]).assign(loss=values)
+    se = f"{metric}_se"
+    return out.assign(loss_se=pd.to_numeric(out[se], errors="coerce")) if se in out else out
+
+
 def _missing(where: str, wanted: str, table: pd.DataFrame, option: str) -> ConfigError:
     """The error for an absent column: what was wanted, what there is, and the ``harness fit`` option that maps it."""
     there = ", ".join(f"'{c}'" for c in list(table.columns)[:12]) + (", …" if len(table.columns) > 12 else "")

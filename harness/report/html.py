@@ -17,6 +17,7 @@ import pandas as pd
 from harness.compare import DEFAULT_BUDGETS, Context, as_fit, compare_fit, context_from, entry_verdicts, our_estimates
 from harness.plots import png_bytes
 from harness.plots.sweep import sweep_figures
+from harness.report.calibration import calibration_section
 from harness.report.comparison import comparison_view, frontier_table, headline
 from harness.store import atomic_write_bytes
 
@@ -52,6 +53,10 @@ Approaches 1 and 2 use total N and C = 6·N·D; the last column says how each in
 gives no estimate.</p>{{ approaches }}
 {% for w in approach_warnings %}<p class="warn">approach {{ w }}</p>{% endfor %}</section>{% endif %}
 <section id="frontier"><h2>Compute-optimal frontier</h2>{{ frontier }}</section>
+<section id="calibration"><h2>Calibration across scale</h2><p>{{ calibration.note }}</p>
+{% if calibration.figure %}<figure><img class="wide" alt="calibration_vs_n" src="data:image/png;base64,{{ calibration.figure }}"><figcaption>Brier
+score, reliability and resolution vs N, one line per D; dashed: the Bayes-optimal values.</figcaption></figure>{% endif %}
+{{ calibration.table }}</section>
 <section id="figures"><h2>Figures</h2>
 {% for name, data in figures %}<figure><img alt="{{ name }}" src="data:image/png;base64,{{ data }}"><figcaption>{{ name }}</figcaption></figure>{% endfor %}
 {% if missing %}<p>Not drawn: {% for k, v in missing.items() %}{{ k }} ({{ v }}){% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}
@@ -210,7 +215,7 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
                                "comparison-table"),
         verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
         frontier=_html_table(frontier_table(fit, registry, budgets) if fit else None, "frontier-table"),
-        figures=images, missing=missing, **_approaches_view(analysis))
+        figures=images, missing=missing, calibration=_calibration(table), **_approaches_view(analysis))
 
 
 def approach_lines(analysis: dict) -> list[str]:
@@ -228,6 +233,13 @@ def _approaches_view(analysis: dict) -> dict:
     warnings = [f"{r['approach']}: {w}" for r in results if r["approach"] != 3 for w in r.get("warnings", ())]
     return {"approaches": _html_table(approaches_table(results), "approaches-table") if results else "",
             "approach_warnings": warnings}
+
+
+def _calibration(table: pd.DataFrame) -> dict:
+    """The calibration section's parts (harness.report.calibration), its table as HTML."""
+    section = calibration_section(table)
+    return {**section, "table": _html_table(section["table"], "calibration-table") if section["table"] is not None
+            else ""}
 
 
 def write_report(text: str, out: Path) -> Path:

@@ -104,7 +104,7 @@ def run_dirs(sweep_path: Path) -> list[Path]:
 _TABLE_KEYS = [
     "run_id", "sweep", "status", "reason", "family", "n_layer", "d_model", "n_head", "d_ff", "seed",
     "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan", "C_full", "tokens_per_param", "steps", "lr",
-    "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s", "tokens_per_s", "mfu", "device",
+    "loss", "loss_se", "loss_bpb", "train_loss", "floor", "floor_se", "floor_expected", "wall_time_s", "tokens_per_s", "mfu", "device",
     "git_commit", "corpus_fingerprint", "bytes_per_token", "epochs",
 ]
 
@@ -121,7 +121,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
     rows = [_table_row(r) for d in run_dirs(Path(path)) if (r := read_result(d)) is not None]
     columns = _TABLE_KEYS + ["N", "versions"]
     table = pd.DataFrame(rows, columns=columns)
-    for col in ("floor", "loss", "loss_se", "loss_bpb", "mfu"):
+    for col in ("floor", "floor_se", "floor_expected", "loss", "loss_se", "loss_bpb", "mfu"):
         table[col] = pd.to_numeric(table[col], errors="coerce")
     return table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True) if rows else table
 

@@ -65,6 +65,7 @@ class RunSpec(Strict):
         """The fields that change the outcome (hashed into the run id); streaming only changes how data is read."""
         payload = self.model_dump(mode="json", exclude=_EXCLUDED_FROM_ID)
         payload["data"].pop("streaming", None)
+        payload["data"]["synthetic"] = self.data.synthetic.identity()
         return payload
 
 

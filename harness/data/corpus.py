@@ -85,7 +85,7 @@ def cache_payload(cfg: DataConfig) -> dict[str, Any]:
     """The fields that decide the cached tokens (the cache key hashes exactly this)."""
     if cfg.source == "synthetic":
         return {"format": FORMAT_VERSION, "source": "synthetic", "floor": SYNTHETIC_FLOOR,
-                "synthetic": cfg.synthetic.model_dump(),
+                "synthetic": cfg.synthetic.identity(),
                 "context_length": cfg.context_length, "eval_tokens": cfg.eval_tokens}
     return {
         "format": FORMAT_VERSION, "source": cfg.source, "path": _resolved(cfg.path),
@@ -167,7 +167,14 @@ def _build_synthetic(cfg: DataConfig, directory: Path) -> dict[str, Any]:
         "dtype": token_dtype(syn.vocab_size).name, "splits": splits, "vocab_size": syn.vocab_size,
         "eos_id": None, "bytes_per_token": 1.0, "floor_nats": floor.nats,
         "floor_se_nats": floor.se, "floor_expected_nats": floor.expected, "files": [],
-        "description": (f"synthetic Markov V={syn.vocab_size} order={syn.order} zipf={syn.zipf_exponent} "
-                        f"seed={syn.seed} context={cfg.context_length}"),
+        "description": _synthetic_description(syn, cfg.context_length),
         "config": cache_payload(cfg),
     }
+
+
+def _synthetic_description(syn, context_length: int) -> str:
+    if syn.kind == "facts":
+        return (f"synthetic Zipf facts V={syn.vocab_size} s={syn.fact_exponent} noise={syn.noise} "
+                f"seed={syn.seed} context={context_length}")
+    return (f"synthetic Markov V={syn.vocab_size} order={syn.order} zipf={syn.zipf_exponent} "
+            f"seed={syn.seed} context={context_length}")

@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from harness.config import SyntheticConfig
+from harness.data.facts import FactsSource
 
 _STATIONARY_TOL = 1e-14
 _STATIONARY_MAX_ITERS = 20_000
@@ -167,7 +168,9 @@ def eval_set_floor(source: Source, windows: np.ndarray) -> tuple[float, float]:
 
 
 def make_source(cfg: SyntheticConfig) -> Source:
-    """The synthetic language of ``cfg``."""
+    """The synthetic language of ``cfg``: the Markov chain, or the Zipf facts (harness.data.facts)."""
+    if cfg.kind == "facts":
+        return FactsSource(cfg)
     return MarkovSource(cfg)
 
 

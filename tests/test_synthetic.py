@@ -10,7 +10,7 @@ import tracemalloc
 
 from harness.config import DataConfig, SyntheticConfig
 from harness.data.corpus import load_corpus
-from harness.data.synthetic import MarkovSource, eval_set_floor, synthetic_splits
+from harness.data.synthetic import MarkovSource, eval_set_floor, floors, synthetic_splits
 
 
 @pytest.mark.parametrize("vocab,order,ctx", [(64, 2, 64), (16, 3, 8), (32, 1, 16), (8, 4, 3)])
@@ -104,3 +104,8 @@ def test_token_nll_matches_brute_force_enumeration(vocab, order, length):
         assert source.token_nll(window[None, :])[0] == pytest.approx(_brute_force_nll(source, tuple(window)), rel=1e-9)
     floor, se = eval_set_floor(source, windows)
     assert floor == pytest.approx(np.mean([_brute_force_nll(source, tuple(w)) for w in windows]), rel=1e-9)
+
+
+def test_floors_without_the_train_split_match_the_splits():
+    cfg = SyntheticConfig(vocab_size=16, order=2, train_tokens=4096)
+    assert floors(cfg, 16, 512) == synthetic_splits(cfg, 16, 512).floor

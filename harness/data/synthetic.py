@@ -174,6 +174,18 @@ def make_source(cfg: SyntheticConfig) -> Source:
     return MarkovSource(cfg)
 
 
+def eval_windows(source: Source, cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> np.ndarray:
+    """The test split, which is the eval set: ``ceil(eval_tokens / context_length)`` windows of context+1."""
+    return source.sample(-(-eval_tokens // context_length), context_length + 1, seed=[cfg.seed, 2])
+
+
+def floors(cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> Floor:
+    """The exact floors of the eval set a sweep with these data settings scores its runs on."""
+    source = make_source(cfg)
+    nats, se = eval_set_floor(source, eval_windows(source, cfg, context_length, eval_tokens))
+    return Floor(nats, se, source.floor_nats(context_length))
+
+
 def synthetic_splits(cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> SyntheticSplits:
     """Train and test token streams (back-to-back documents of context_length+1) and the exact floors.
 
@@ -184,14 +196,12 @@ def synthetic_splits(cfg: SyntheticConfig, context_length: int, eval_tokens: int
     """
     source = make_source(cfg)
     window = context_length + 1
-    n_test = -(-eval_tokens // context_length)
     n_train = -(-cfg.train_tokens // context_length)
     dtype = np.uint16 if cfg.vocab_size <= 65535 else np.uint32
-    test_windows = source.sample(n_test, window, seed=[cfg.seed, 2])
-    test = test_windows.astype(dtype).ravel()
+    test = eval_windows(source, cfg, context_length, eval_tokens)
     train = np.concatenate([
         source.sample(len(chunk), window, seed=[cfg.seed, 1, i]).astype(dtype).ravel()
         for i, chunk in enumerate(np.array_split(np.arange(n_train), max(1, n_train // 50_000)))
     ])
-    nats, se = eval_set_floor(source, test_windows)
-    return SyntheticSplits(train, test, Floor(nats, se, source.floor_nats(context_length)))
+    nats, se = eval_set_floor(source, test)
+    return SyntheticSplits(train, test.astype(dtype).ravel(), Floor(nats, se, source.floor_nats(context_length)))

@@ -32,9 +32,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class SyntheticConfig(Strict):
-    """The generated Markov language with an exactly known loss floor."""
+_FACTS_FIELDS = ("kind", "fact_exponent", "noise")
 
+
+class SyntheticConfig(Strict):
+    """A generated language with an exactly known loss floor: an order-k Markov chain, or Zipf facts."""
+
+    kind: Literal["markov", "facts"] = Field(
+        "markov", json_schema_extra=IN_ID_UNLESS_DEFAULT, description="markov: order-k Markov chain (harness.data.synthetic); facts: Zipf-distributed "
+        "two-symbol keys and their values, a language whose loss follows power laws in N and D (harness.data.facts).")
     vocab_size: int = Field(64, ge=2, le=4096, json_schema_extra=IN_ID, description="Number of symbols V.")
     order: int = Field(2, ge=1, le=4, json_schema_extra=IN_ID, description="Markov order k: each symbol depends on the k before it.")
     zipf_exponent: float = Field(1.1, gt=0, le=5, json_schema_extra=IN_ID, description="Skew s of each transition row, p_i ∝ i^-s.")
@@ -42,10 +48,20 @@ class SyntheticConfig(Strict):
     backoff: float = Field(0.5, ge=0, le=1, json_schema_extra=IN_ID, description="Weight of the order-1 (bigram) row mixed into every order-k row.")
     seed: int = Field(0, ge=0, le=MAX_SEED, json_schema_extra=IN_ID, description="Seed of the transition table (the language itself).")
     train_tokens: int = Field(4_000_000, ge=1024, le=2_000_000_000, json_schema_extra=IN_ID, description="Training tokens generated.")
+    fact_exponent: float = Field(1.2, gt=0, le=5, json_schema_extra=IN_ID_UNLESS_DEFAULT, description="facts: Zipf exponent s of each key symbol, q(y) ∝ rank^-s.")
+    noise: float = Field(0.1, ge=0, lt=1, json_schema_extra=IN_ID_UNLESS_DEFAULT, description="facts: probability that a value is a uniform symbol, not the fact.")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the language (hashed into run ids and cache keys).
+
+        A Markov language leaves out the facts-only fields, so its ids are those from before they existed.
+        """
+        dump = self.model_dump()
+        return {k: v for k, v in dump.items() if k not in _FACTS_FIELDS} if self.kind == "markov" else dump
 
     @model_validator(mode="after")
     def _state_space_fits(self) -> "SyntheticConfig":
-        if self.vocab_size ** (self.order + 1) > 50_000_000:
+        if self.kind == "markov" and self.vocab_size ** (self.order + 1) > 50_000_000:
             raise ValueError("vocab_size**(order+1) must stay below 5e7 (the transition table)")
         return self
 

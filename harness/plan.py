@@ -86,6 +86,7 @@ class RunSpec(Strict):
         """The fields that change the outcome (hashed into the run id): those marked IN_ID."""
         payload = id_payload(self)
         payload["precision"] = _PRECISION_IN_ID.get(payload["precision"], payload["precision"])
+        payload["data"]["synthetic"] = self.data.synthetic.identity()  # a Markov language hashes as before facts
         return payload
 
 

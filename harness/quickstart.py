@@ -36,7 +36,7 @@ def run_quickstart(sweep_file: Path, results_root: Path, use_wandb: bool = True,
                f"in {time.perf_counter() - start:.0f} s")
     directory = sweep_dir(results_root, config.name)
     table = load_results(directory)
-    _section("results (test loss in nats/token; floor = the synthetic language's exact minimum)")
+    _section("results (test loss in nats/token; floor = exact Bayes loss of the eval windows)")
     _show(table, ["run_id", "status", "N_nonembed", "D", "loss", "loss_se", "loss_bpb", "floor"])
     _after_sweep(directory, table, use_wandb)
     return directory

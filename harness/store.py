@@ -150,7 +150,7 @@ def spec_problem(run_dir: Path) -> Optional[str]:
 _TABLE_KEYS = [
     "run_id", "sweep", "status", "reason", "family", "n_layer", "d_model", "n_head", "d_ff", "seed",
     "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan", "C_full", "tokens_per_param", "steps", "lr",
-    "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s", "tokens_per_s", "mfu", "device",
+    "loss", "loss_se", "loss_bpb", "train_loss", "floor", "floor_se", "floor_expected", "wall_time_s", "tokens_per_s", "mfu", "device",
     "git_commit", "corpus_fingerprint", "bytes_per_token", "epochs",
     "train_eval_loss", "train_eval_loss_se", "best_eval_step", "overfit", "spike_count", "spike_steps",
 ]
@@ -158,7 +158,7 @@ _TABLE_KEYS = [
 
 _NUMERIC_KEYS = [
     "n_layer", "d_model", "n_head", "d_ff", "seed", "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan",
-    "C_full", "tokens_per_param", "steps", "lr", "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s",
+    "C_full", "tokens_per_param", "steps", "lr", "loss", "loss_se", "loss_bpb", "train_loss", "floor", "floor_se", "floor_expected", "wall_time_s",
     "tokens_per_s", "mfu", "bytes_per_token", "epochs",
     "train_eval_loss", "train_eval_loss_se", "best_eval_step", "spike_count",
 ]

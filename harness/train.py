@@ -308,8 +308,7 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
         "C_full": flops["full"] * spec.tokens, "flops_per_token": flops, "tokens_per_param": spec.tokens / spec.N_total,
         "steps": spec.steps, "lr": spec.lr, "train_loss": train_loss if math.isfinite(train_loss) else None,
         "loss": loss, "loss_se": se, "loss_bpb": loss * to_bpb if loss is not None else None,
-        "loss_bpb_se": se * to_bpb if se is not None else None, "floor": corpus.floor_nats,
-        "floor_bpb": corpus.floor_nats * to_bpb if corpus.floor_nats is not None else None,
+        "loss_bpb_se": se * to_bpb if se is not None else None, **_floor_fields(corpus, to_bpb),
         "bytes_per_token": corpus.bytes_per_token, "corpus_fingerprint": corpus.fingerprint,
         "epochs": spec.tokens / max(1, ctx.train_windows.shape[0] * spec.context_length),
         "wall_time_s": elapsed, "tokens_per_s": tokens_per_s, "num_processes": acc.num_processes,
@@ -319,6 +318,15 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
         "git_commit": git_commit(),
         **_calibration_fields(ctx, status),
     }
+
+
+def _floor_fields(corpus: TokenCorpus, to_bpb: float) -> dict:
+    """floor = exact Bayes loss of the eval windows (nats/token), floor_se its SE across windows,
+    floor_expected = the expected floor over all eval sets; floor_bpb in bits/byte; None when unknown."""
+    floor = corpus.floor_nats
+    return {"floor": floor, "floor_se": corpus.floor_se_nats, "floor_expected": corpus.floor_expected_nats,
+            "floor_bpb": floor * to_bpb if floor is not None else None}
+
 
 
 def _calibration_fields(ctx: _Run, status: str) -> dict:

@@ -2,8 +2,11 @@
 import json
 import math
 
+import pytest
+
 from harness import load_results
 from harness.config import load_sweep
+from harness.data.synthetic import MarkovSource
 from harness.plan import expand
 from harness.store import load_metrics
 from harness.sweep import WorkerOptions, run_sweep, sweep_status
@@ -23,14 +26,28 @@ def test_pulse_plan_run_record_table(sweep_file, tmp_path):
     assert result["status"] == "done" and result["N_total"] == spec.N_total and result["D"] == 8192
     assert math.log(16) > result["loss"] > result["floor"] - 4 * result["loss_se"]
     assert abs(result["loss_bpb"] - result["loss"] / math.log(2)) < 1e-9  # synthetic: one symbol = one byte
+    _assert_eval_set_floor(sweep, result)
     assert not (run_dir / "checkpoint.pt").exists() and not (run_dir / "claim").exists()
     table = load_results(results / "tiny")
     assert list(table["run_id"]) == [spec.run_id] and table.loc[0, "N"] == spec.N_total
+    assert [table.loc[0, c] for c in ("floor", "floor_se", "floor_expected")] == [
+        result["floor"], result["floor_se"], result["floor_expected"]]
     metrics = load_metrics(results / "tiny")
     assert metrics["step"].max() == spec.steps and metrics["eval_loss"].notna().sum() >= 2
     last = metrics[metrics["step"] == spec.steps].iloc[0]
     assert last["eval_loss"] == result["loss"]  # the final eval is both the record's loss and the curve's end
     assert (metrics["tokens"] == metrics["step"] * 256).all()
+
+
+def _assert_eval_set_floor(sweep, result) -> None:
+    """floor is the source's exact mean -log p over the eval windows (independent of the cache), with SE."""
+    data = sweep.data
+    windows = MarkovSource(data.synthetic).sample(-(-data.eval_tokens // data.context_length),
+                                                  data.context_length + 1, seed=[data.synthetic.seed, 2])
+    per_window = MarkovSource(data.synthetic).token_nll(windows).mean(axis=1)
+    assert result["floor"] == pytest.approx(per_window.mean(), rel=1e-12)
+    assert result["floor_se"] == pytest.approx(per_window.std(ddof=1) / math.sqrt(len(per_window)), rel=1e-12)
+    assert result["floor_expected"] == pytest.approx(MarkovSource(data.synthetic).floor_nats(data.context_length))
 
 
 def test_rerun_trains_nothing(sweep_file, tmp_path):

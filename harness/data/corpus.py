@@ -31,10 +31,19 @@ from harness.data.cache import FORMAT_VERSION, open_entry, pack_documents, token
 from harness.data.sources import describe_source, labelled_documents, source_signature, split_documents
 from harness.data.tokenizers import TOKENIZER_FILE, make_tokenizer
 
+# The synthetic entries' meta.json holds floor_nats = the eval-set floor (with floor_se_nats and
+# floor_expected_nats); entries written before (floor_nats = the expected floor) have another key.
+SYNTHETIC_FLOOR = "eval-set"
+
 
 @dataclass(frozen=True, eq=False)
 class TokenCorpus:
-    """A tokenised corpus: memory-mapped train/test ids and what is needed to report losses."""
+    """A tokenised corpus: memory-mapped train/test ids and what is needed to report losses.
+
+    For the synthetic source, ``floor_nats`` is the exact Bayes loss of the eval windows (mean true
+    -log p over their targets), ``floor_se_nats`` its standard error across windows and
+    ``floor_expected_nats`` the expected floor over all possible eval sets; None for other sources.
+    """
 
     train: np.ndarray
     test: np.ndarray
@@ -45,6 +54,8 @@ class TokenCorpus:
     floor_nats: float | None
     description: str
     cache_dir: Path | None = None
+    floor_se_nats: float | None = None
+    floor_expected_nats: float | None = None
 
     def sequences(self, split: str, context_length: int) -> np.ndarray:
         """Non-overlapping windows of ``context_length + 1`` ids as an ``[n, context_length + 1]`` view."""
@@ -88,7 +99,8 @@ class TokenCorpus:
 def cache_payload(cfg: DataConfig) -> dict[str, Any]:
     """The fields that decide the cached tokens (the cache key hashes exactly this)."""
     if cfg.source == "synthetic":
-        return {"format": FORMAT_VERSION, "source": "synthetic", "synthetic": cfg.synthetic.model_dump(),
+        return {"format": FORMAT_VERSION, "source": "synthetic", "floor": SYNTHETIC_FLOOR,
+                "synthetic": cfg.synthetic.identity(),
                 "context_length": cfg.context_length, "eval_tokens": cfg.eval_tokens}
     return {
         "format": FORMAT_VERSION, "source": cfg.source, "path": _resolved(cfg.path),
@@ -117,7 +129,8 @@ def load_corpus(cfg: DataConfig, cache_root: Path) -> TokenCorpus:
     return TokenCorpus(
         train=entry.array("train"), test=entry.array("test"), vocab_size=meta["vocab_size"],
         eos_id=meta["eos_id"], bytes_per_token=meta["bytes_per_token"], fingerprint=meta["fingerprint"],
-        floor_nats=meta.get("floor_nats"), description=meta["description"], cache_dir=entry.path)
+        floor_nats=meta.get("floor_nats"), description=meta["description"], cache_dir=entry.path,
+        floor_se_nats=meta.get("floor_se_nats"), floor_expected_nats=meta.get("floor_expected_nats"))
 
 
 def _resolved(path: str | None) -> str | None:
@@ -158,7 +171,8 @@ def _check_splits(cfg: DataConfig, splits: dict[str, dict[str, Any]]) -> None:
 def _build_synthetic(cfg: DataConfig, directory: Path) -> dict[str, Any]:
     from harness.data.synthetic import synthetic_splits
 
-    train, test, floor = synthetic_splits(cfg.synthetic, cfg.context_length, cfg.eval_tokens)
+    generated = synthetic_splits(cfg.synthetic, cfg.context_length, cfg.eval_tokens)
+    train, test, floor = generated.train, generated.test, generated.floor
     syn = cfg.synthetic
     splits = write_arrays(directory, {"train": train, "test": test}, token_dtype(syn.vocab_size))
     width = cfg.context_length + 1
@@ -166,9 +180,9 @@ def _build_synthetic(cfg: DataConfig, directory: Path) -> dict[str, Any]:
         splits[split].update(documents=len(ids) // width, bytes=len(ids))
     return {
         "dtype": token_dtype(syn.vocab_size).name, "splits": splits, "vocab_size": syn.vocab_size,
-        "eos_id": None, "bytes_per_token": 1.0, "floor_nats": float(floor), "files": [],
-        "description": (f"synthetic Markov V={syn.vocab_size} order={syn.order} zipf={syn.zipf_exponent} "
-                        f"seed={syn.seed} context={cfg.context_length}"),
+        "eos_id": None, "bytes_per_token": 1.0, "floor_nats": floor.nats,
+        "floor_se_nats": floor.se, "floor_expected_nats": floor.expected, "files": [],
+        "description": _synthetic_description(syn, cfg.context_length),
         "config": cache_payload(cfg),
     }
 
@@ -187,3 +201,11 @@ def clustered_mean_se(values: np.ndarray, clusters: np.ndarray | None = None) ->
     if g < 2:
         return mean, float("nan")
     return mean, float(np.sqrt(g / (g - 1) * (sums ** 2).sum()) / len(x))
+
+
+def _synthetic_description(syn, context_length: int) -> str:
+    if syn.kind == "facts":
+        return (f"synthetic Zipf facts V={syn.vocab_size} s={syn.fact_exponent} noise={syn.noise} "
+                f"seed={syn.seed} context={context_length}")
+    return (f"synthetic Markov V={syn.vocab_size} order={syn.order} zipf={syn.zipf_exponent} "
+            f"seed={syn.seed} context={context_length}")

@@ -7,18 +7,32 @@ kind (so the previous symbol alone already tells something, as in natural text).
 loss falls smoothly with model size and data. Every document starts from the stationary distribution
 of k-grams, so a document is a stationary stretch of the chain.
 
-The floor is the Bayes risk of next-token prediction for a window of ``context_length`` targets:
-targets 1..k-1 see fewer than k symbols of context (their loss is a block-entropy difference of the
-stationary k-gram distribution), the rest cost the entropy rate h = Σ_s π_s H(P_s).
+Two floors (nats/token), both exact: the *expected* floor is the Bayes risk of next-token prediction
+for a fresh window of ``context_length`` targets (targets 1..k-1 see fewer than k symbols of context,
+their loss is a block-entropy difference of the stationary k-gram distribution, the rest cost the
+entropy rate h = Σ_s π_s H(P_s)); the *eval-set* floor is the Bayes loss of the actual test windows the
+runs are scored on, mean true -log p(x_t | x_<t) over their targets (:func:`eval_set_floor`), with its
+standard error across windows. Runs are compared with the eval-set floor: it and the test loss share
+the same sampling noise, which the expected floor does not.
+
+Sampling draws the same symbols as a one-shot inverse-CDF over all documents, but gathers the
+cumulative rows for at most ``SAMPLE_CHUNK_ELEMENTS // V`` documents at a time, so its memory stays
+bounded (a few MB) at any vocabulary size and document count.
 """
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from harness.config import SyntheticConfig
+from harness.data.facts import FactsSource
 
 _STATIONARY_TOL = 1e-14
 _STATIONARY_MAX_ITERS = 20_000
+SAMPLE_CHUNK_ELEMENTS = 1 << 20
 
 
 def _entropy(p: np.ndarray) -> float:
@@ -42,6 +56,7 @@ class MarkovSource:
         self.stationary = self._stationary_distribution()
         row_entropy = -(self.transition * np.log(self.transition)).sum(axis=1)
         self.entropy_rate = float(self.stationary @ row_entropy)
+        self.cumulative = np.cumsum(self.transition, axis=1)
 
     @staticmethod
     def _zipf_rows(rng: np.random.Generator, n_rows: int, cfg: SyntheticConfig) -> np.ndarray:
@@ -84,13 +99,20 @@ class MarkovSource:
         digits = [(state // self.vocab_size ** (self.order - 1 - i)) % self.vocab_size for i in range(self.order)]
         head = min(self.order, length)
         out[:, :head] = np.stack(digits, axis=1)[:, :head]
-        cumulative = np.cumsum(self.transition, axis=1)
         for t in range(self.order, length):
-            u = rng.random(n_sequences)[:, None]
-            symbol = np.minimum((cumulative[state] < u).sum(axis=1), self.vocab_size - 1)
+            symbol = self._inverse_cdf(state, rng.random(n_sequences))
             out[:, t] = symbol
             state = self._next_state(state, symbol)
         return out
+
+    def _inverse_cdf(self, state: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Next symbols for uniforms ``u`` in rows ``state``: count of cumulative entries below u, in chunks."""
+        symbol = np.empty(len(state), dtype=np.int64)
+        step = max(1, SAMPLE_CHUNK_ELEMENTS // self.vocab_size)
+        for lo in range(0, len(state), step):
+            rows = self.cumulative[state[lo:lo + step]]
+            symbol[lo:lo + step] = (rows < u[lo:lo + step, None]).sum(axis=1)
+        return np.minimum(symbol, self.vocab_size - 1)
 
     def token_nll(self, sequences: np.ndarray) -> np.ndarray:
         """Exact -log p(x_t | x_<t) for targets t = 1..length-1 of each sequence, shape [n, length-1]."""
@@ -127,20 +149,77 @@ class MarkovSource:
             block_index = self._next_state(block_index, sequences[:, t])
 
 
-def synthetic_splits(cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Train and test token streams (back-to-back documents of context_length+1) and the exact floor.
+
+class Source(Protocol):
+    """What a synthetic language provides: sampling, exact per-token likelihood, the expected floor."""
+
+    def sample(self, n_sequences: int, length: int, seed) -> np.ndarray: ...
+
+    def token_nll(self, sequences: np.ndarray) -> np.ndarray: ...
+
+    def floor_nats(self, context_length: int) -> float: ...
+
+
+@dataclass(frozen=True)
+class Floor:
+    """Exact Bayes loss (nats/token): of the eval windows (``nats``, ``se`` across windows) and expected."""
+
+    nats: float
+    se: float
+    expected: float
+
+
+@dataclass(frozen=True)
+class SyntheticSplits:
+    """The generated train and test token streams and the exact floor of the test (eval) windows."""
+
+    train: np.ndarray
+    test: np.ndarray
+    floor: Floor
+
+
+def eval_set_floor(source: Source, windows: np.ndarray) -> tuple[float, float]:
+    """Mean exact -log p over the targets of ``windows`` [n, context+1] and its SE across windows."""
+    per_window = source.token_nll(np.asarray(windows, dtype=np.int64)).mean(axis=1)
+    se = float(per_window.std(ddof=1) / math.sqrt(len(per_window))) if len(per_window) > 1 else float("nan")
+    return float(per_window.mean()), se
+
+
+def make_source(cfg: SyntheticConfig) -> Source:
+    """The synthetic language of ``cfg``: the Markov chain, or the Zipf facts (harness.data.facts)."""
+    if cfg.kind == "facts":
+        return FactsSource(cfg)
+    return MarkovSource(cfg)
+
+
+def eval_windows(source: Source, cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> np.ndarray:
+    """The test split, which is the eval set: ``ceil(eval_tokens / context_length)`` windows of context+1."""
+    return source.sample(-(-eval_tokens // context_length), context_length + 1, seed=[cfg.seed, 2])
+
+
+def floors(cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> Floor:
+    """The exact floors of the eval set a sweep with these data settings scores its runs on."""
+    source = make_source(cfg)
+    nats, se = eval_set_floor(source, eval_windows(source, cfg, context_length, eval_tokens))
+    return Floor(nats, se, source.floor_nats(context_length))
+
+
+def synthetic_splits(cfg: SyntheticConfig, context_length: int, eval_tokens: int) -> SyntheticSplits:
+    """Train and test token streams (back-to-back documents of context_length+1) and the exact floors.
 
     Train and test documents are independent draws (different seeds of the same language), so the
-    test split is disjoint from training by construction and identical for every run of a sweep.
+    test split is disjoint from training by construction and identical for every run of a sweep. The
+    test split is exactly the eval set (``ceil(eval_tokens / context_length)`` windows), so its floor
+    is the eval-set floor.
     """
-    source = MarkovSource(cfg)
+    source = make_source(cfg)
     window = context_length + 1
-    n_test = -(-eval_tokens // context_length)
     n_train = -(-cfg.train_tokens // context_length)
     dtype = np.uint16 if cfg.vocab_size <= 65535 else np.uint32
-    test = source.sample(n_test, window, seed=[cfg.seed, 2]).astype(dtype).ravel()
+    test = eval_windows(source, cfg, context_length, eval_tokens)
     train = np.concatenate([
         source.sample(len(chunk), window, seed=[cfg.seed, 1, i]).astype(dtype).ravel()
         for i, chunk in enumerate(np.array_split(np.arange(n_train), max(1, n_train // 50_000)))
     ])
-    return train, test, source.floor_nats(context_length)
+    nats, se = eval_set_floor(source, test)
+    return SyntheticSplits(train, test.astype(dtype).ravel(), Floor(nats, se, source.floor_nats(context_length)))

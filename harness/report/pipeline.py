@@ -65,7 +65,8 @@ def _data_context(data: dict) -> dict:
 def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 1000) -> FitResult:
     """Fit the done runs with the fitter (harness.fit.fit_law).
 
-    On the synthetic source the irreducible loss is known exactly (the ``floor`` column), so E is held
+    On the synthetic source the irreducible loss of the eval set is known exactly (the ``floor`` column:
+    the Bayes loss of the eval windows), so E is held
     at it and the fit says so; elsewhere all parameters are free. Bootstrap CIs are on by default.
     """
     from harness.fit import fit_law
@@ -76,7 +77,7 @@ def fit_table(table: pd.DataFrame, law: str = "chinchilla", bootstrap: int = 100
     floor = pd.to_numeric(done["floor"], errors="coerce") if "floor" in done else pd.Series(dtype=float)
     if law == "chinchilla" and floor.notna().all() and len(floor) and floor.nunique() == 1:
         fit = fit_law(table, law=law, bootstrap=bootstrap, fixed={"E": float(floor.iloc[0])})
-        note = f"E fixed at the synthetic source's exact loss floor {floor.iloc[0]:.4f} nats/token"
+        note = f"E fixed at the exact Bayes loss of the eval windows {floor.iloc[0]:.4f} nats/token"
         return replace(fit, warnings=(note, *fit.warnings))
     return fit_law(table, law=law, bootstrap=bootstrap)  # non-done runs dropped there, with a warning
 

@@ -1,0 +1,96 @@
+"""Ground-truth validation: fit L(N, D) = E + A/N^α + B/D^β with E FREE and compare E with the known floor.
+
+Reads the records of a sweep on a synthetic language (default: the committed reference records of
+sweeps/ground_truth.yaml), fits them with harness.fit.fit_law (E free, bootstrap CIs) and prints side by
+side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the run table's
+``floor``), |ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest
+size from a fit that leaves them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the
+floor; held-out prediction within 1 %.
+
+    PYTHONPATH=. python scripts/validate_ground_truth.py [RECORDS_DIR] [--bootstrap 1000] [--n-convention total]
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import pandas as pd
+
+from harness.fit import fit_law
+from harness.report.analysis import largest_n_holdout
+from harness.store import load_results
+
+E_TARGET, HOLDOUT_TARGET = 0.02, 0.01
+
+
+def _interval(fit: dict, name: str) -> str:
+    lo, hi = (fit.get("ci") or {}).get(name) or (float("nan"), float("nan"))
+    return f"{fit['params'][name]:.4f}  [{lo:.4f}, {hi:.4f}]  width {hi - lo:.4f}"
+
+
+def _fit(table: pd.DataFrame, bootstrap: int, convention: str) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_law(table, law="chinchilla", bootstrap=bootstrap, n_convention=convention).to_dict()
+
+
+def report_fit(table: pd.DataFrame, fit: dict) -> bool:
+    """Print E (free) against the eval-set floor, α and β; True when the E targets are met."""
+    floor, floor_se = float(table["floor"].iloc[0]), float(table["floor_se"].iloc[0])
+    e_fit = fit["params"]["E"]
+    lo, hi = fit["ci"]["E"]
+    rel = abs(e_fit - floor) / floor
+    covered = lo <= floor <= hi
+    print(f"runs fitted              {fit['n_points']}  (n convention: {fit['n_convention']})")
+    print(f"E fitted (free), 95% CI  {_interval(fit, 'E')}")
+    print(f"eval-set floor (exact)   {floor:.4f} ± {floor_se:.4f} (SE across eval windows); "
+          f"expected floor {float(table['floor_expected'].iloc[0]):.4f}")
+    print(f"|ΔE| / floor             {rel:.2%}  (target < {E_TARGET:.0%}: {'met' if rel < E_TARGET else 'MISSED'}); "
+          f"CI covers the floor: {'yes' if covered else 'NO'}")
+    print(f"alpha, 95% CI            {_interval(fit, 'alpha')}")
+    print(f"beta,  95% CI            {_interval(fit, 'beta')}")
+    for note in fit["warnings"]:
+        print(f"  warning: {note}")
+    return rel < E_TARGET and covered
+
+
+def report_holdout(table: pd.DataFrame, bootstrap: int, convention: str) -> bool:
+    """Fit without the largest size, predict its runs; True when every error is within the target."""
+    held = largest_n_holdout(table.assign(N=table[_n_column(convention)]), lambda t: _fit(t, bootstrap, convention))
+    if held is None:
+        print("held-out extrapolation   not possible (too few sizes below the largest)")
+        return False
+    print("held-out largest size    predicted [95% band]          actual     error")
+    for run, p, lo, hi, y, err in zip(held["run_ids"], held["predicted"], held["lo"], held["hi"], held["actual"],
+                                      held["rel_error"]):
+        print(f"  {run:38s} {p:.4f} [{lo:.4f}, {hi:.4f}]  {y:.4f}  {err:.2%}")
+    worst = max(held["rel_error"])
+    print(f"worst held-out error     {worst:.2%}  (target < {HOLDOUT_TARGET:.0%}: "
+          f"{'met' if worst < HOLDOUT_TARGET else 'MISSED'})")
+    return worst < HOLDOUT_TARGET
+
+
+def _n_column(convention: str) -> str:
+    return {"total": "N_total", "non_embedding": "N_nonembed", "with_head": "N_with_head"}[convention]
+
+
+def main() -> None:
+    """Parse arguments, load the records, print the fit and the hold-out check."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("records", nargs="?", default="results/reference/ground_truth")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--n-convention", default="total", choices=["total", "non_embedding", "with_head"])
+    args = parser.parse_args()
+    table = load_results(args.records)
+    table = table[table["status"] == "done"].reset_index(drop=True)
+    if table["floor"].isna().any() or table["floor"].nunique() != 1:
+        raise SystemExit("records need one known eval-set floor (a synthetic sweep with one eval set)")
+    print(f"{args.records}: {len(table)} done runs, N {table['N_total'].min()}..{table['N_total'].max()}, "
+          f"D {table['D'].min()}..{table['D'].max()}")
+    ok_e = report_fit(table, _fit(table, args.bootstrap, args.n_convention))
+    ok_h = report_holdout(table, args.bootstrap, args.n_convention)
+    print(f"verdict                  E target {'met' if ok_e else 'missed'}; hold-out target {'met' if ok_h else 'missed'}")
+
+
+if __name__ == "__main__":
+    main()

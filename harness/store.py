@@ -149,6 +149,7 @@ _TABLE_KEYS = [
     "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan", "C_full", "tokens_per_param", "steps", "lr",
     "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s", "tokens_per_s", "mfu", "device",
     "git_commit", "corpus_fingerprint", "bytes_per_token", "epochs",
+    "U", "unique_tokens_cap", "tokens_per_unique",
 ]
 
 
@@ -156,6 +157,7 @@ _NUMERIC_KEYS = [
     "n_layer", "d_model", "n_head", "d_ff", "seed", "N_total", "N_nonembed", "N_with_head", "D", "C", "C_kaplan",
     "C_full", "tokens_per_param", "steps", "lr", "loss", "loss_se", "loss_bpb", "train_loss", "floor", "wall_time_s",
     "tokens_per_s", "mfu", "bytes_per_token", "epochs",
+    "U", "unique_tokens_cap", "tokens_per_unique",
 ]
 
 

@@ -95,12 +95,13 @@ def register(app: typer.Typer) -> None:
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
             col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
+            col_u: Optional[str] = typer.Option(None, "--col-U", help="CSV column holding U, the unique tokens (data_constrained)."),
             all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan.")) -> None:
         """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
         try:
-            columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
+            columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss, "U": col_u}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,

@@ -111,3 +111,26 @@ def test_fit_needs_u_and_reads_col_u(fit_app, tmp_path):
                                       "--col-U", "unique", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["n_points"] == len(table)
+
+
+def test_loss_vs_epochs_figure_one_line_per_cell(tmp_path):
+    from harness import plots
+
+    n = np.repeat([3e4, 7e4], 3)
+    d = np.full(6, 5e5)
+    epochs = np.tile([0.5, 8.0, 64.0], 2)
+    loss = np.array([3.5, 3.52, 3.7, 3.4, 3.43, 3.65])
+    law = lambda nn, dd, uu: 3.0 + 0 * nn + 1e3 / np.minimum(uu, dd) ** 0.5  # noqa: E731
+    fig = plots.loss_vs_epochs(n, d, epochs, loss, law, loss_se=np.full(6, 0.01))
+    ax = fig.axes[0]
+    assert len(ax.get_legend_handles_labels()[1]) == 2 and ax.get_xscale() == "log"
+    assert len([line for line in ax.get_lines() if line.get_linestyle() == "--"]) == 2  # the law per cell
+    assert {p.name for p in plots.save(fig, tmp_path, "epochs")} == {"epochs.png", "epochs.svg"}
+
+
+def test_fit_of_records_without_u_says_why(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "sweeps/quickstart.yaml", "--results", "results/reference", "--law", "data_constrained",
+              "--bootstrap", "0"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "carry no U" in err and "--col-U" in err and len(err.splitlines()) == 1

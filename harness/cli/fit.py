@@ -33,6 +33,13 @@ def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path
     return rename_columns(load_table(source, results, all_runs=all_runs), columns, source), source
 
 
+def _needs_u(table, law: str, where: str) -> None:
+    """A data-constrained fit of records without U (made before data.unique_tokens existed) fails with a hint."""
+    if law == "data_constrained" and "U" in table and "run_id" in table and table["U"].isna().all():
+        raise ConfigError(f"{where}: the records carry no U (unique training tokens, recorded since "
+                          f"data.unique_tokens): rerun the sweep, or fit a CSV with --col-U")
+
+
 def _objective_text(result: dict) -> str:
     """'huber (delta=0.001, space=log, reduction=sum)'; delta only where the objective has one (huber)."""
     options = {k: v for k, v in result["objective_options"].items() if k != "delta" or result["objective"] == "huber"}
@@ -103,6 +110,7 @@ def register(app: typer.Typer) -> None:
         try:
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss, "U": col_u}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
+            _needs_u(table, law, where)
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
                                  bootstrap=bootstrap, seed=seed, n_convention=n_convention,

@@ -70,7 +70,7 @@ def test_unique_windows_and_fields():
                                                          "epochs": 0.125, "tokens_per_unique": 1.0}
 
 
-def test_capped_run_draws_only_the_first_windows_and_records_it(sweep_file, tmp_path, monkeypatch):
+def test_capped_run_draws_only_the_first_windows_and_records_it(sweep_file, tmp_path, monkeypatch, capsys):
     seen = []
     original = train_module.BatchOrder.indices
 
@@ -90,6 +90,10 @@ def test_capped_run_draws_only_the_first_windows_and_records_it(sweep_file, tmp_
     from harness.store import load_table
     table = load_table(str(sweep_file({"data": {"unique_tokens": [1024]}})), tmp_path)
     assert table["U"].tolist() == [1024] and table["epochs"].tolist() == [8]
+    capsys.readouterr()
+    main(["results", str(sweep_file({"data": {"unique_tokens": [1024]}})), "--results", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert all(col in out for col in ("U", "epochs", "tokens_per_unique"))
 
 
 @pytest.fixture(scope="module")

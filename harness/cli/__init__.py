@@ -126,7 +126,8 @@ def results(sweep: str = typer.Argument(..., help="Sweep file or name."), result
 
     table = load_table(sweep, results, all_runs=all_runs)
     if fmt == "table":
-        cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "U", "epochs", "loss", "loss_se", "loss_bpb",
+        cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "U", "epochs", "tokens_per_unique",
+                "loss", "loss_se", "loss_bpb",
                 "floor", "tokens_per_s"]
         table = table[[c for c in cols if c in table]]
     emit(table, fmt)

@@ -2,8 +2,9 @@
 sweeps/data_constrained.yaml and print R_D* and R_N* (with intervals) beside the published 15.4 and 5.3; print
 each fixed-compute cell's loss vs epochs against its fresh-data run; draw loss vs epochs (harness.plots).
 
-usage: PYTHONPATH=. .venv/bin/python scripts/data_constrained.py [--results results/reference] [--bootstrap 300]
-                                                                 [--figures results/reference/data_constrained]
+usage: PYTHONPATH=. .venv/bin/python scripts/data_constrained.py [--results results/reference] [--bootstrap 100]
+                                                                 [--figures results/reference/data_constrained] [--free-E]
+E is held at the synthetic language's exact floor unless --free-E (2 sizes × 3 D do not identify it).
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def report(fit, published: dict) -> list[str]:
         lo, hi = fit.ci.get(name, (None, None)) or (None, None)
         interval = f"[{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else "(no two-sided interval)"
         bounds = (getattr(fit, "profile_bounds", None) or {}).get(name)
-        extra = f", profile bounds {bounds}" if bounds else ""
+        extra = "" if not bounds else (", profile flat on both sides" if bounds == [None, None] else f", profile bounds {bounds}")
         lines.append(f"{name:>9}: ours {fit.params[name]:.4g} {interval}{extra}   Muennighoff et al. 2023: "
                      f"{published[name]:g}   ratio {fit.params[name] / published[name]:.3g}")
     lines.append("other parameters: " + ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items()
@@ -65,14 +66,17 @@ def main() -> None:
     """Fit, print, draw."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", default="results/reference")
-    parser.add_argument("--bootstrap", type=int, default=300)
+    parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--figures", default="results/reference/data_constrained")
+    parser.add_argument("--free-E", action="store_true", help="fit E too (default: E fixed at the synthetic floor)")
     args = parser.parse_args()
     table = load_table(SWEEP, args.results)
     table = table[table["status"] == "done"]
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(fresh_gap(table).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    fit = fit_law(table, law="data_constrained", bootstrap=args.bootstrap, seed=0)
+    fixed = None if args.free_E else {"E": float(table["floor"].iloc[0])}  # the language's exact entropy rate
+    print("E fixed at the synthetic floor" if fixed else "E free", fixed or "")
+    fit = fit_law(table, law="data_constrained", bootstrap=args.bootstrap, seed=0, fixed=fixed)
     print("\n".join(report(fit, published_constants())))
     fig = loss_vs_epochs(table["N_total"], table["D"], table["epochs"], table["loss"], fitted_law(fit),
                          loss_se=table["loss_se"])

@@ -29,7 +29,7 @@ def loss_vs_epochs(n, d, epochs, loss, law: Optional[LawU] = None, loss_se=None)
             ax.plot(grid, law(np.full_like(grid, size), np.full_like(grid, tokens), tokens / grid), "--",
                     color=colour, alpha=0.7)
     ax.axvspan(ax.get_xlim()[0] if len(epochs) else 0.1, 4, color="#999999", alpha=0.08)
-    ax.set(xscale="log", xlabel="epochs (D / U)", ylabel="test loss (nats/token)")
+    ax.set(xscale="log", yscale="log", xlabel="epochs (D / U)", ylabel="test loss (nats/token)")
     legend_outside(ax)
     note(ax, "shaded: up to 4 epochs (≈ fresh data in Muennighoff et al. 2023)" + ("; dashed: fitted law" if law else ""))
     return fig

@@ -221,7 +221,8 @@ def mark_lr_sweep_best(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     table["lr_sweep_best"] = False
     done = table[(table["status"] == "done") & table["loss"].notna()] if len(table) else table
-    for _, group in done.groupby(LR_SWEEP_GROUP, dropna=False):
+    keys = LR_SWEEP_GROUP + [c for c in ("unique_tokens_cap",) if c in done]  # data.unique_tokens: one group per U
+    for _, group in done.groupby(keys, dropna=False):
         swept = group["lr"].nunique() > 1
         table.loc[[group["loss"].idxmin()] if swept else list(group.index), "lr_sweep_best"] = True
     return table

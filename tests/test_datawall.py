@@ -138,3 +138,14 @@ def test_fit_of_records_without_u_says_why(capsys):
               "--bootstrap", "0"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "carry no U" in err and "--col-U" in err and len(err.splitlines()) == 1
+
+
+def test_lr_sweep_best_is_chosen_per_unique_token_cap():
+    import pandas as pd
+
+    from harness.store import mark_lr_sweep_best
+
+    shape = {"family": "gpt2", "n_layer": 2, "d_model": 32, "n_head": 2, "d_ff": 128, "D": 8192, "seed": 0, "status": "done"}
+    table = pd.DataFrame([{**shape, "unique_tokens_cap": u, "lr": lr, "loss": loss}
+                          for u, lr, loss in ((1024, 1e-3, 3.0), (1024, 2e-3, 3.1), (4096, 1e-3, 2.9), (4096, 2e-3, 2.8))])
+    assert mark_lr_sweep_best(table)["lr_sweep_best"].tolist() == [True, False, False, True]

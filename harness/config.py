@@ -86,6 +86,9 @@ class DataConfig(Strict):
     test_fraction: float = Field(0.05, gt=0, lt=0.5, json_schema_extra=IN_ID, description="Share of documents held out (non-synthetic).")
     split_seed: int = Field(0, ge=0, le=MAX_SEED, json_schema_extra=IN_ID, description="Seed of the document-level train/test split.")
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig, json_schema_extra=IN_ID, description="Synthetic source settings.")
+    unique_tokens: list[float] = Field(
+        default_factory=list, max_length=MAX_LIST, json_schema_extra=IN_ID_UNLESS_DEFAULT,
+        description="Caps on unique training tokens U, one plan axis: a run of D tokens makes D/U epochs over the first U.")
     available_tokens: Optional[float] = Field(
         None, gt=0, description="Unique training tokens the corpus holds, if known (plan's epochs and repeat warning).")
 
@@ -93,6 +96,13 @@ class DataConfig(Strict):
     @classmethod
     def _normalise_path(cls, path: Optional[str]) -> Optional[str]:
         return path.rstrip("/") or "/" if path else path
+
+    @field_validator("unique_tokens")
+    @classmethod
+    def _unique_caps(cls, caps: list[float]) -> list[float]:
+        if any(not (u >= 1) or u > 1e15 for u in caps) or len(set(caps)) != len(caps):
+            raise ValueError("every unique_tokens cap must be distinct, at least 1 and at most 1e15")
+        return caps
 
     @model_validator(mode="after")
     def _source_fields(self) -> "DataConfig":

@@ -48,6 +48,8 @@ def cost_table(plan: pd.DataFrame, config: SweepConfig, gpu: str, mfu: float) ->
     out = plan.copy()
     out["gpu_h"] = [gpu_hours(c, gpu, mfu) for c in out["C_full"]] if len(out) else []
     out["epochs"] = out["D"] / available if available else float("nan")
+    if "U" in out:  # runs that cap their unique tokens (data.unique_tokens) repeat them D/U times
+        out["epochs"] = out["epochs"].where(out["U"].isna(), out["D"] / out["U"])
     return out
 
 
@@ -62,7 +64,8 @@ def cost_summary(plan: pd.DataFrame, config: SweepConfig, gpu: str, mfu: float) 
         lines.append(f"data: unique tokens {how}; the largest run needs {largest:.3g} tokens")
         return lines
     lines.append(f"data: {available:.3g} unique training tokens ({how}); the largest run needs {largest:.3g}")
-    repeated = table[table["epochs"] > 1]
+    asked = table["U"].notna() if "U" in table else False  # repetition the sweep asked for is no surprise
+    repeated = table[(table["epochs"] > 1) & ~asked]
     if len(repeated):
         lines.append(f"warning: {len(repeated)} of {len(table)} runs would repeat data (up to "
                      f"{repeated['epochs'].max():.3g} epochs): {', '.join(repeated['run_id'].head(3))}"

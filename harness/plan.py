@@ -1,6 +1,7 @@
 """Expand a sweep into a flat, deterministic list of run specs before anything trains."""
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Optional
@@ -12,6 +13,7 @@ from harness.errors import ConfigError
 from harness.config import (
     IN_ID, IN_ID_UNLESS_DEFAULT, DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash, id_payload,
 )
+from harness.datawall import unique_caps
 from harness.design import CONVENTION_SIZE_BY, design_sizes, flops_per_token_for
 from harness.hparams import batch_sequences, rule_hparams
 from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params, tokens_for_compute
@@ -70,6 +72,8 @@ class RunSpec(Strict):
                            description="Cooldown branch: run id of the trunk it starts from (empty: none).")
     branch_step: int = Field(0, json_schema_extra=IN_ID_UNLESS_DEFAULT,
                              description="Cooldown branch: the trunk step it starts from (its cooldown's first).")
+    unique_tokens: Optional[int] = Field(None, json_schema_extra=IN_ID_UNLESS_DEFAULT,
+                                         description="Cap on unique training tokens U (data.unique_tokens); None: the whole corpus.")
 
     @property
     def shape(self) -> ModelShape:
@@ -93,7 +97,9 @@ class RunSpec(Strict):
 def make_run_id(spec: RunSpec) -> str:
     """Readable name plus content hash, e.g. gpt2-L2-d32-D1.0e6-s0-3f2a9c01d4."""
     role = TRUNK_PREFIX if spec.branch_steps else ""  # cooldown-branching trunks: kept out of the run table
-    return f"{role}{spec.family}-L{spec.n_layer}-d{spec.d_model}-D{spec.tokens:.1e}-s{spec.seed}-{content_hash(spec.outcome_payload())}".replace("+", "")
+    cap = "" if spec.unique_tokens is None else f"-U{spec.unique_tokens:.1e}"  # only when the sweep caps U
+    return (f"{role}{spec.family}-L{spec.n_layer}-d{spec.d_model}-D{spec.tokens:.1e}{cap}-s{spec.seed}-"
+            f"{content_hash(spec.outcome_payload())}").replace("+", "")
 
 
 def vocab_size_of(data: DataConfig) -> int:
@@ -230,30 +236,30 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
         cuda = _cuda_available()
     precision = resolve_precision(t.precision, bool(cuda))
     specs: dict[str, RunSpec] = {}
+    caps, data = unique_caps(sweep.data), sweep.data.model_copy(update={"unique_tokens": []})  # U: RunSpec field
     for shape, target, err, counts, tokens, label in _cells(sweep, vocab):
         batch, accum, lr, schedule, optimizer = _settings(sweep, shape, counts, tokens, vocab)
         steps = max(1, round(tokens / (batch * ctx)))
         if steps * batch * ctx > sweep.max_tokens_per_run:
             raise ConfigError(f"budgets: {label} trains {steps * batch * ctx:.3g} tokens (whole batches of "
                               f"{batch * ctx}), above max_tokens_per_run={sweep.max_tokens_per_run:.3g}")
-        for mult in t.lr.sweep or [1.0]:
-            for seed in t.seeds:
-                spec = RunSpec(
-                    sweep=sweep.name, family=sweep.model.family, n_layer=shape.n_layer, d_model=shape.d_model,
-                    n_head=shape.n_head, d_ff=shape.d_ff, vocab_size=vocab, context_length=ctx,
-                    N_nonembed=counts.non_embedding, N_with_head=counts.with_head, N_total=counts.total,
-                    target_size=target, size_error=err, tokens=steps * batch * ctx, steps=steps,
-                    batch_size=batch, grad_accum=accum, lr=lr * mult, schedule=schedule,
-                    optimizer=optimizer, precision=precision, compile=t.compile, seed=seed, data=sweep.data,
-                    spike_factor=t.spike_factor, eval_batch_sequences=t.eval_batch_sequences,
-                    eval_interval=t.eval_interval, train_eval=t.train_eval, checkpoint_interval=t.checkpoint_interval, budget=label,
-                    lr_multiplier=mult, hparam_rule="" if t.hparams.rule == "none" else t.hparams.rule,
-                )
-                spec = spec.model_copy(update={"run_id": make_run_id(spec)})
-                specs.setdefault(spec.run_id, spec)
-                if len(specs) > sweep.max_runs:
-                    raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
-    ordered = sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.seed, s.run_id))
+        for mult, cap, seed in itertools.product(t.lr.sweep or [1.0], caps, t.seeds):
+            spec = RunSpec(
+                sweep=sweep.name, family=sweep.model.family, n_layer=shape.n_layer, d_model=shape.d_model,
+                n_head=shape.n_head, d_ff=shape.d_ff, vocab_size=vocab, context_length=ctx,
+                N_nonembed=counts.non_embedding, N_with_head=counts.with_head, N_total=counts.total,
+                target_size=target, size_error=err, tokens=steps * batch * ctx, steps=steps,
+                batch_size=batch, grad_accum=accum, lr=lr * mult, schedule=schedule,
+                optimizer=optimizer, precision=precision, compile=t.compile, seed=seed, data=data, unique_tokens=cap,
+                spike_factor=t.spike_factor, eval_batch_sequences=t.eval_batch_sequences,
+                eval_interval=t.eval_interval, train_eval=t.train_eval, checkpoint_interval=t.checkpoint_interval, budget=label,
+                lr_multiplier=mult, hparam_rule="" if t.hparams.rule == "none" else t.hparams.rule,
+            )
+            spec = spec.model_copy(update={"run_id": make_run_id(spec)})
+            specs.setdefault(spec.run_id, spec)
+            if len(specs) > sweep.max_runs:
+                raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
+    ordered = sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.unique_tokens or math.inf, s.seed, s.run_id))
     if sweep.budgets.branching != "none":
         from harness.branching import branch_plan
 
@@ -303,7 +309,8 @@ def _plan_extras(s: RunSpec) -> dict:
     """Plan columns for the other budget conventions and the per-size optimiser settings."""
     return {"C_6ND_nonembed": 6 * s.N_nonembed * s.tokens, "C_6ND_head": 6 * s.N_with_head * s.tokens,
             "batch_tok": s.batch_size * s.context_length, "warmup_tok": round(s.schedule.warmup_fraction * s.tokens),
-            "beta2": s.optimizer.beta2, "lr_mult": s.lr_multiplier}
+            "beta2": s.optimizer.beta2, "lr_mult": s.lr_multiplier,
+            "U": math.nan if s.unique_tokens is None else float(s.unique_tokens)}  # data.unique_tokens cap
 
 
 def plan_table(specs: list[RunSpec]) -> pd.DataFrame:

@@ -153,6 +153,7 @@ _TABLE_KEYS = [
     "loss", "loss_se", "loss_bpb", "train_loss", "floor", "floor_se", "floor_expected", "wall_time_s", "tokens_per_s", "mfu", "device",
     "git_commit", "corpus_fingerprint", "bytes_per_token", "epochs",
     "train_eval_loss", "train_eval_loss_se", "best_eval_step", "overfit", "spike_count", "spike_steps",
+    "U", "unique_tokens_cap", "tokens_per_unique",
 ]
 
 
@@ -161,6 +162,7 @@ _NUMERIC_KEYS = [
     "C_full", "tokens_per_param", "steps", "lr", "loss", "loss_se", "loss_bpb", "train_loss", "floor", "floor_se", "floor_expected", "wall_time_s",
     "tokens_per_s", "mfu", "bytes_per_token", "epochs",
     "train_eval_loss", "train_eval_loss_se", "best_eval_step", "spike_count",
+    "U", "unique_tokens_cap", "tokens_per_unique",
 ]
 
 # calibration (harness.calibration): Brier score, its decomposition, ECE, the synthetic Bayes Brier; NaN in older records
@@ -228,7 +230,8 @@ def mark_lr_sweep_best(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     table["lr_sweep_best"] = False
     done = table[(table["status"] == "done") & table["loss"].notna()] if len(table) else table
-    for _, group in done.groupby(LR_SWEEP_GROUP, dropna=False):
+    keys = LR_SWEEP_GROUP + [c for c in ("unique_tokens_cap",) if c in done]  # data.unique_tokens: one group per U
+    for _, group in done.groupby(keys, dropna=False):
         swept = group["lr"].nunique() > 1
         table.loc[[group["loss"].idxmin()] if swept else list(group.index), "lr_sweep_best"] = True
     return table
@@ -300,10 +303,11 @@ def load_table(source: str, results_root: str | Path = "results", all_runs: bool
 
 
 POINT_KEYS = ["N", "D"]
+POINT_EXTRA_KEYS = ["unique_tokens_cap", "family"]  # runs differing in these are different points, not seeds
 
 
 def aggregate_seeds(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (N, D) point of the finished runs (best LR of an LR sweep): ``loss`` the mean over seeds,
+    """One row per (N, D) point (and unique-token cap and family, where recorded) of the finished runs (best LR of an LR sweep): ``loss`` the mean over seeds,
     ``loss_std`` their sample standard deviation (NaN for one seed), ``seed_count``, ``loss_sem`` the standard
     error of the mean from the seed spread (std / sqrt(count)), ``loss_se`` the mean eval SE, and the other
     columns of the first run of the point (N conventions, C, tokens_per_param …)."""
@@ -314,10 +318,11 @@ def aggregate_seeds(table: pd.DataFrame) -> pd.DataFrame:
         done = done[done["lr_sweep_best"].fillna(True).astype(bool)]
     if done.empty:
         return pd.DataFrame(columns=list(table.columns) + ["loss_std", "seed_count", "loss_sem"])
-    groups = done.groupby(POINT_KEYS, sort=True)
+    keys = POINT_KEYS + [c for c in POINT_EXTRA_KEYS if c in done.columns]
+    groups = done.groupby(keys, sort=True, dropna=False)
     first = groups.first().reset_index()
     stats = groups["loss"].agg(loss="mean", loss_std="std", seed_count="count").reset_index()
-    out = first.drop(columns=["loss"]).merge(stats, on=POINT_KEYS)
+    out = first.drop(columns=["loss"]).merge(stats, on=keys)
     out["loss_se"] = groups["loss_se"].mean().to_numpy() if "loss_se" in done.columns else float("nan")
     out["loss_sem"] = out["loss_std"] / out["seed_count"].pow(0.5)
     return out.drop(columns=[c for c in ("seed", "run_id") if c in out.columns])

@@ -25,6 +25,7 @@ from harness.branching import branch_point_path, role_fields, seed_branch_metric
 from harness.calibration import CalibrationAccumulator, eval_calibration_floor
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
 from harness.curves import curve_summary, train_eval_sample
+from harness.datawall import repetition_fields, unique_windows
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
 from harness.data.tokenizers import save_hf_tokenizer
 from harness.model import build_model
@@ -177,7 +178,8 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
     if spec.compile:
         model = torch.compile(model)
     train_windows = corpus.sequences("train", spec.context_length)
-    ctx = _Run(spec, accelerator, model, optimizer, BatchOrder(len(train_windows), spec.seed), train_windows,
+    windows = unique_windows(spec.unique_tokens, spec.context_length, len(train_windows))  # data.unique_tokens
+    ctx = _Run(spec, accelerator, model, optimizer, BatchOrder(windows, spec.seed), train_windows,
                corpus.eval_sequences(spec.context_length, spec.data.eval_tokens),
                corpus.eval_documents(spec.context_length, spec.data.eval_tokens))
     if spec.train_eval:
@@ -310,7 +312,7 @@ def _result(ctx: _Run, corpus: TokenCorpus, status: str, reason: str, train_loss
         "loss": loss, "loss_se": se, "loss_bpb": loss * to_bpb if loss is not None else None,
         "loss_bpb_se": se * to_bpb if se is not None else None, **_floor_fields(corpus, to_bpb),
         "bytes_per_token": corpus.bytes_per_token, "corpus_fingerprint": corpus.fingerprint,
-        "epochs": spec.tokens / max(1, ctx.train_windows.shape[0] * spec.context_length),
+        **repetition_fields(spec.tokens, spec.unique_tokens, spec.context_length, ctx.order.n),  # U, epochs
         "wall_time_s": elapsed, "tokens_per_s": tokens_per_s, "num_processes": acc.num_processes,
         "mfu": flops["full"] * tokens_per_s / (peak * acc.num_processes) if peak else None,
         "device": device_name(acc.device), "precision": acc.mixed_precision, "versions": library_versions(),

@@ -139,8 +139,9 @@ def results(sweep: str = typer.Argument(..., help="Sweep file or name."), result
     if by_point:
         table = aggregate_seeds(table)
     if fmt == "table":
-        cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "seed_count", "loss", "loss_std",
-                "loss_sem", "loss_se", "train_eval_loss", "loss_bpb", "floor", "spike_count", "tokens_per_s"]
+        cols = ["run_id", "status", "N_nonembed", "N_total", "D", "tokens_per_param", "U", "epochs", "tokens_per_unique",
+                "seed_count", "loss", "loss_std", "loss_sem", "loss_se", "train_eval_loss", "loss_bpb", "floor",
+                "spike_count", "tokens_per_s"]
         table = table[[c for c in cols if c in table]]
     emit(table, fmt)
 

@@ -46,6 +46,13 @@ def _seed_points(table, where: str, space: str):
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _needs_u(table, law: str, where: str) -> None:
+    """A data-constrained fit of records without U (made before data.unique_tokens existed) fails with a hint."""
+    if law == "data_constrained" and "U" in table and "run_id" in table and table["U"].isna().all():
+        raise ConfigError(f"{where}: the records carry no U (unique training tokens, recorded since "
+                          f"data.unique_tokens): rerun the sweep, or fit a CSV with --col-U")
+
+
 def _objective_text(result: dict) -> str:
     """'huber (delta=0.001, space=log, reduction=sum)'; delta only where the objective has one (huber)."""
     options = {k: v for k, v in result["objective_options"].items() if k != "delta" or result["objective"] == "huber"}
@@ -121,6 +128,7 @@ def register(app: typer.Typer) -> None:
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
             col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
+            col_u: Optional[str] = typer.Option(None, "--col-U", help="CSV column holding U, the unique tokens (data_constrained)."),
             all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan."),
             weights: str = typer.Option("none", help="none, or seed-variance: fit the per-(N, D) means over seeds, "
                                         "weighted by the inverse variance of each mean (sweeps with several seeds)."),
@@ -136,8 +144,9 @@ def register(app: typer.Typer) -> None:
                 names = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
                 loaded = _load(source, dataset, data_dir, results, names, all_runs)
                 return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
-            columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
+            columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss, "U": col_u}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
+            _needs_u(table, law, where)
             table = _with_metric(table, metric, col_loss, where)
             fit_weights = None
             if weights == "seed-variance":

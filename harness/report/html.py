@@ -21,8 +21,8 @@ from harness.report.calibration import calibration_section
 from harness.report.comparison import comparison_view, frontier_table, headline
 from harness.store import atomic_write_bytes
 
-RUN_COLUMNS = ["run_id", "status", "N_nonembed", "N_total", "D", "C", "tokens_per_param", "lr", "loss", "loss_se",
-               "loss_bpb", "floor", "wall_time_s"]
+RUN_COLUMNS = ["run_id", "status", "N_nonembed", "N_total", "D", "C", "tokens_per_param", "U", "epochs", "tokens_per_unique",
+               "lr", "loss", "loss_se", "loss_bpb", "floor", "wall_time_s"]
 PROVENANCE_COLUMNS = ("git_commit", "device", "corpus_fingerprint", "versions")
 TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title><style>

@@ -33,14 +33,16 @@ def model_config(family: Family, shape: ModelShape, vocab_size: int, context_len
 def mamba_config(shape: ModelShape, vocab_size: int) -> MambaConfig:
     """transformers' Mamba (Gu & Dao 2023) for this shape: d_ff is the inner width, tied head, no biases.
 
-    transformers runs the fused mamba-ssm / causal-conv1d kernels when they are installed on a GPU and its
-    reference PyTorch scan otherwise (CPU); nothing here chooses.
+    transformers runs the fused mamba-ssm / causal-conv1d kernels when they are installed on a GPU; otherwise
+    (CPU) its PyTorch path, with ``use_mambapy``: mamba.py's parallel scan when that package is installed
+    (5x faster than the per-token loop, whose backward slices the whole state tensor 2·L times), else the loop.
     """
     return MambaConfig(
         vocab_size=vocab_size, hidden_size=shape.d_model, num_hidden_layers=shape.n_layer,
         intermediate_size=shape.d_ff, expand=shape.d_ff // shape.d_model, state_size=MAMBA_D_STATE,
         conv_kernel=MAMBA_D_CONV, time_step_rank=mamba_dt_rank(shape.d_model), use_bias=False, use_conv_bias=True,
         tie_word_embeddings=True, bos_token_id=None, eos_token_id=None, pad_token_id=None, use_cache=False,
+        use_mambapy=True,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from harness.cli.families import BY_HELP, check_by, fit_by
 from harness.cli.options import MAX_BOOTSTRAP, results_option
 from harness.errors import ConfigError
 
@@ -95,13 +96,20 @@ def register(app: typer.Typer) -> None:
             col_d: Optional[str] = typer.Option(None, "--col-D", help="CSV column holding D."),
             col_c: Optional[str] = typer.Option(None, "--col-C", help="CSV column holding C."),
             col_loss: Optional[str] = typer.Option(None, "--col-loss", help="CSV column holding the loss."),
-            all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan.")) -> None:
+            all_runs: bool = typer.Option(False, "--all", help="Also read records of runs no longer in the plan."),
+            by: Optional[str] = typer.Option(None, "--by", help=BY_HELP)) -> None:
         """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
         try:
+            check_by(by)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
+            if by:  # one fit per family (harness.families)
+                options = dict(law=law, objective=objective, delta=delta, space=space, reduction=reduction,
+                               bootstrap=bootstrap, seed=seed, n_convention=n_convention,
+                               **({"bootstrap_method": bootstrap_method} if bootstrap_method else {}))
+                return fit_by(table, by, options, as_json, _format_table)
             try:
                 result = fit_law(table, law=law, objective=objective, delta=delta, space=space, reduction=reduction,
                                  bootstrap=bootstrap, seed=seed, n_convention=n_convention,

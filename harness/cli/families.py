@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pandas as pd
 import typer
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BY_HELP = "Fit each value of this run-table column separately (family: GPT-2 vs Llama vs Mamba on one sweep)."
 

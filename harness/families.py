@@ -121,3 +121,16 @@ def format_families(side: pd.DataFrame, diffs: pd.DataFrame) -> str:
     lines += ["", "per family (E is comparable only because the families share data and tokenizer):",
               side.to_string(index=False, float_format="{:.4g}".format)]
     return "\n".join(lines)
+
+
+def family_comparison(table: pd.DataFrame, bootstrap: int = 200) -> tuple[list[str], pd.DataFrame, str]:
+    """(verdict lines, side-by-side table, note) for a runs table of several families, as the report shows them;
+    a family whose fit fails is named in the verdicts instead."""
+    table = table[table["status"] == "done"] if "status" in table.columns else table
+    c = default_budget(table)
+    try:
+        fits = fit_by_family(table, bootstrap=bootstrap, seed=0, budgets=(c,))
+    except ConfigError as exc:
+        return [f"no per-family comparison: {exc}"], pd.DataFrame(), ""
+    note = f"pairs bootstrap {bootstrap}, N_opt at C = {c:.3g} FLOP"
+    return list(compare_families(fits, c)["verdict"]), side_by_side(fits, c), note

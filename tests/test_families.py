@@ -61,3 +61,12 @@ def test_errors_name_the_option(clear):
         fit_by_family(table)
     with pytest.raises(ConfigError, match="--reference: no runs of family 'llama'"):
         compare_families(clear, BUDGET, reference="llama")
+
+
+def test_report_has_a_families_section_only_with_several_families(clear):
+    from harness.report.html import families_section
+
+    assert families_section(_two_families(0.3).query("family == 'gpt2'")) is None
+    section = families_section(_two_families(0.24), bootstrap=40)
+    assert any(line.startswith("Mamba's α is lower than GPT-2's") for line in section["verdicts"])
+    assert 'id="families-table"' in str(section["table"])

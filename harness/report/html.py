@@ -46,6 +46,10 @@ exponents (red, the fit's own {{ level }} interval) beside the published ones (Â
 <section id="fit"><h2>Fit</h2>{{ fit_table }}
 {% for w in warnings %}<p class="warn">warning: {{ w }}</p>{% endfor %}</section>
 <section id="frontier"><h2>Compute-optimal frontier</h2>{{ frontier }}</section>
+{% if families %}<section id="families"><h2>Families side by side</h2>
+{% for line in families.verdicts %}<p class="answer">{{ line }}</p>{% endfor %}
+<p>One Chinchilla fit per family ({{ families.note }}); E compares only because the families share data and tokenizer.</p>
+{{ families.table }}</section>{% endif %}
 <section id="figures"><h2>Figures</h2>
 {% for name, data in figures %}<figure><img alt="{{ name }}" src="data:image/png;base64,{{ data }}"><figcaption>{{ name }}</figcaption></figure>{% endfor %}
 {% if missing %}<p>Not drawn: {% for k, v in missing.items() %}{{ k }} ({{ v }}){% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}
@@ -203,7 +207,17 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
                                "comparison-table"),
         verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
         frontier=_html_table(frontier_table(fit, registry, budgets) if fit else None, "frontier-table"),
-        figures=images, missing=missing)
+        figures=images, missing=missing, families=families_section(table))
+
+
+def families_section(table: Optional[pd.DataFrame], bootstrap: int = 200) -> Optional[dict]:
+    """The families section (verdicts, note, side-by-side table) when the runs hold several families, else None."""
+    from harness.families import family_comparison
+
+    if table is None or "family" not in table or table["family"].nunique() < 2:
+        return None
+    verdicts, side, note = family_comparison(table, bootstrap)
+    return {"verdicts": verdicts, "note": note, "table": _html_table(side, "families-table")}
 
 
 def write_report(text: str, out: Path) -> Path:

@@ -25,6 +25,8 @@ def split_by(table: pd.DataFrame, column: str) -> dict[str, pd.DataFrame]:
     if column not in table.columns:
         raise ConfigError(f"--by: the runs have no column '{column}'")
     groups = {str(k): g for k, g in table.groupby(column, sort=False)}
+    order = {name: i for i, name in enumerate(NAMES)}  # gpt2, llama, mamba first: the transformer is the reference
+    groups = dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order))))
     if len(groups) < 1:
         raise ConfigError(f"--by {column}: no runs to fit")
     return groups
@@ -75,6 +77,15 @@ def side_by_side(fits: dict, budget: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+DEPENDS = {"a": ("alpha", "beta"), "N_opt": ("alpha", "beta", "A", "B")}
+
+
+def unidentified(fits: list, q: str) -> list[str]:
+    """Parameters behind quantity ``q`` that some fit does not identify (its profile likelihood is flat on a side)."""
+    needs = DEPENDS.get(q.split("@")[0], (q,))
+    return sorted({p for f in fits for p in needs if f.identified.get(p, True) is False})
+
+
 def verdict(fam: str, ref: str, q: str, est: float, lo: float, hi: float, ratio: bool = False) -> str:
     """One line: '<fam>'s α is lower than <ref>'s by … [interval]', or 'cannot tell …' when the interval spans 0 (1)."""
     a, b, sym = NAMES.get(fam, fam), NAMES.get(ref, ref), SYMBOLS.get(q, q)
@@ -91,7 +102,9 @@ def verdict(fam: str, ref: str, q: str, est: float, lo: float, hi: float, ratio:
 
 
 def compare_families(fits: dict, budget: float, reference: Optional[str] = None) -> pd.DataFrame:
-    """Every other family against ``reference`` (default: the first): difference (ratio for N_opt), interval, verdict."""
+    """Every other family against ``reference`` (default: the first): difference (ratio for N_opt), interval, verdict.
+
+    A quantity resting on a parameter that either fit does not identify gets "cannot tell" whatever its draws say."""
     names = list(fits)
     ref = reference or names[0]
     if ref not in fits:
@@ -101,9 +114,12 @@ def compare_families(fits: dict, budget: float, reference: Optional[str] = None)
         for q in QUANTITIES + (frontier_key(budget),):
             ratio = q.startswith("N_opt@")
             est, lo, hi = _difference(fits[fam], fits[ref], q, ratio)
+            flat = unidentified([fits[fam], fits[ref]], q)
+            line = (f"cannot tell whether {NAMES.get(fam, fam)}'s {SYMBOLS.get(q, q)} differs from "
+                    f"{NAMES.get(ref, ref)}'s: {', '.join(flat)} not identified by this sweep" if flat
+                    else verdict(fam, ref, q, est, lo, hi, ratio))
             rows.append({"family": fam, "reference": ref, "quantity": q, "measure": "ratio" if ratio else "difference",
-                         "estimate": est, "ci_low": lo, "ci_high": hi,
-                         "verdict": verdict(fam, ref, q, est, lo, hi, ratio)})
+                         "estimate": est, "ci_low": lo, "ci_high": hi, "verdict": line})
     return pd.DataFrame(rows)
 
 

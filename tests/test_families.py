@@ -70,3 +70,20 @@ def test_report_has_a_families_section_only_with_several_families(clear):
     section = families_section(_two_families(0.24), bootstrap=40)
     assert any(line.startswith("Mamba's α is lower than GPT-2's") for line in section["verdicts"])
     assert 'id="families-table"' in str(section["table"])
+
+
+def test_unidentified_parameters_mean_cannot_tell(clear):
+    import dataclasses
+
+    flat = {**clear, "mamba": dataclasses.replace(clear["mamba"], identified={**clear["mamba"].identified, "alpha": False})}
+    diffs = compare_families(flat, BUDGET).set_index("quantity")
+    assert diffs.loc["alpha", "verdict"].endswith("alpha not identified by this sweep")
+    assert diffs.loc["a", "verdict"].startswith("cannot tell") and diffs.loc["beta", "verdict"] == \
+        compare_families(clear, BUDGET).set_index("quantity").loc["beta", "verdict"]
+
+
+def test_transformer_is_the_reference_whatever_the_row_order():
+    from harness.families import split_by
+
+    table = _two_families(0.3).iloc[::-1]
+    assert list(split_by(table, "family")) == ["gpt2", "mamba"]

@@ -93,6 +93,9 @@ def verdict(fam: str, ref: str, q: str, est: float, lo: float, hi: float, ratio:
     what = "ratio" if ratio else "difference"
     if not np.isfinite(lo):
         return f"cannot tell whether {a}'s {sym} differs from {b}'s: no bootstrap draws ({what} {est:.3g})"
+    if not lo <= est <= hi:  # draws piled on a bound elsewhere: the fits are unstable, the interval meaningless
+        return (f"cannot tell whether {a}'s {sym} differs from {b}'s: the bootstrap {what}s [{lo:.3g}, {hi:.3g}] "
+                f"do not bracket the estimate {est:.3g} (unstable fits)")
     if lo <= null <= hi:
         return f"cannot tell whether {a}'s {sym} differs from {b}'s: {what} {est:.3g} [{lo:.3g}, {hi:.3g}] includes {null:g}"
     side = "higher" if lo > null else "lower"

@@ -53,6 +53,7 @@ def test_verdict_lines():
     assert verdict("llama", "gpt2", "E", 0.1, 0.02, 0.2).startswith("Llama's E is higher than GPT-2's by 0.1")
     assert verdict("mamba", "gpt2", "N_opt@1e+18", 2.0, 0.5, 3.0, ratio=True).startswith("cannot tell")
     assert "no bootstrap draws" in verdict("mamba", "gpt2", "alpha", 0.1, np.nan, np.nan)
+    assert "do not bracket the estimate" in verdict("mamba", "gpt2", "beta", -0.05, -9.9, -8.0)
 
 
 def test_errors_name_the_option(clear):

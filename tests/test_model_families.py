@@ -53,3 +53,19 @@ def test_mamba_pulse_trains_on_cpu(sweep_file, tmp_path):
     result = json.loads((results / "tiny" / spec.run_id / "result.json").read_text())
     assert result["status"] == "done" and result["family"] == "mamba" and result["N_total"] == spec.N_total
     assert math.log(16) + 0.5 > result["loss"] > result["floor"] - 4 * result["loss_se"]
+
+
+def test_reference_architectures_records_match_the_plan_and_the_readme():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    specs = expand(load_sweep(repo / "sweeps" / "architectures.yaml"), cuda=False)
+    records = {p.parent.name: json.loads(p.read_text())
+               for p in (repo / "results" / "reference" / "architectures").glob("*/result.json")}
+    assert sorted(records) == sorted(s.run_id for s in specs)
+    excess = {}
+    for s in specs:
+        excess.setdefault((s.family, s.tokens), []).append(records[s.run_id]["loss"] - records[s.run_id]["floor"])
+    for d in {s.tokens for s in specs}:  # README: Mamba closest to the floor, then Llama, in every cell
+        for m, l, g in zip(excess[("mamba", d)], excess[("llama", d)], excess[("gpt2", d)]):
+            assert m < l < g

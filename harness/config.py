@@ -135,7 +135,10 @@ class Shape(Strict):
 class ModelConfig(Strict):
     """Model family and the sizes to sweep (target parameter counts or explicit shapes)."""
 
-    family: Literal["gpt2", "llama"] = Field("gpt2", description="transformers architecture.")
+    family: Literal["gpt2", "llama", "mamba"] = Field("gpt2", description="transformers architecture (mamba: state-space).")
+    families: list[Literal["gpt2", "llama", "mamba"]] = Field(
+        default_factory=list, max_length=3,
+        description="Several architectures on the same sizes and budgets (a plan axis); replaces family when given.")
     sizes: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="Target parameter counts (see size_by).")
     shapes: list[Shape] = Field(default_factory=list, max_length=MAX_LIST, description="Explicit shapes (instead of, or besides, sizes).")
     size_by: Literal["non_embedding", "total"] = Field(
@@ -144,6 +147,13 @@ class ModelConfig(Strict):
     head_dim: int = Field(16, ge=4, le=256, description="Head dimension when sizing (one head below it).")
     width_multiple: Optional[int] = Field(
         None, ge=1, le=1024, description="Sizing: d_model in multiples of this (e.g. 64 on GPUs); default head_dim.")
+
+    @field_validator("families")
+    @classmethod
+    def _distinct_families(cls, families: list[str]) -> list[str]:
+        if len(set(families)) != len(families):
+            raise ValueError("families lists a family twice")
+        return families
 
     @field_validator("sizes")
     @classmethod

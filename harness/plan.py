@@ -34,7 +34,7 @@ class RunSpec(Strict):
 
     sweep: str = Field(..., description="Sweep name (not part of the run id's hash).")
     run_id: str = Field("", description="Readable name plus a content hash of what changes the outcome.")
-    family: str = Field(..., json_schema_extra=IN_ID, description="gpt2 or llama.")
+    family: str = Field(..., json_schema_extra=IN_ID, description="gpt2, llama or mamba.")
     n_layer: int = Field(..., json_schema_extra=IN_ID, description="Transformer blocks.")
     d_model: int = Field(..., json_schema_extra=IN_ID, description="Residual width.")
     n_head: int = Field(..., json_schema_extra=IN_ID, description="Attention heads.")
@@ -84,7 +84,7 @@ class RunSpec(Strict):
     def flops(self) -> dict[str, float]:
         """Training FLOPs per token under the three conventions (see harness.sizing)."""
         counts = count_params(self.family, self.shape, self.vocab_size, self.context_length)
-        return flops_per_token(counts, self.shape, self.vocab_size, self.context_length)
+        return flops_per_token(counts, self.shape, self.vocab_size, self.context_length, self.family)
 
     def outcome_payload(self) -> dict:
         """The fields that change the outcome (hashed into the run id): those marked IN_ID."""
@@ -193,13 +193,13 @@ def _cells(sweep: SweepConfig, vocab: int):
                 counts = count_params(family, shape, vocab, ctx)
                 if shape not in seen:
                     seen.add(shape)
-                    per_token = flops_per_token_for(b.convention, flops_per_token(counts, shape, vocab, ctx), counts.with_head)
+                    per_token = flops_per_token_for(b.convention, flops_per_token(counts, shape, vocab, ctx, family), counts.with_head)
                     yield shape, target, err, counts, c / per_token, f"C={c:.3g}"
         return
     for shape, target, err in _shapes(sweep, vocab):
         counts = count_params(family, shape, vocab, ctx)
         per_token = None if b.convention == "total" else flops_per_token_for(
-            b.convention, flops_per_token(counts, shape, vocab, ctx), counts.with_head)
+            b.convention, flops_per_token(counts, shape, vocab, ctx, family), counts.with_head)
         for tokens, label in _budgets(sweep, counts.total, per_token):
             yield shape, target, err, counts, tokens, label
 
@@ -210,7 +210,7 @@ def _settings(sweep: SweepConfig, shape: ModelShape, counts, tokens: float, voca
     batch, accum = _batching(sweep)
     if t.hparams.rule == "none":
         return batch, accum, peak_lr(t.lr, shape.d_model), t.schedule, t.optimizer
-    m_per_token = flops_per_token(counts, shape, vocab, ctx)["full"] - 6 * shape.d_model * vocab  # DeepSeek's M
+    m_per_token = flops_per_token(counts, shape, vocab, ctx, sweep.model.family)["full"] - 6 * shape.d_model * vocab  # DeepSeek's M
     hp = rule_hparams(t.hparams, counts.with_head, m_per_token * tokens)
     batch = batch_sequences(t.hparams, hp.batch_tokens, ctx)
     micro = min(batch, max(1, (t.micro_batch_tokens or t.batch_tokens) // ctx))
@@ -230,7 +230,10 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
     ``precision: auto`` is resolved here, before hashing, for where the runs will train: ``cuda``
     (default: whether this machine sees a CUDA device). The same sweep so has different run ids on
     CPU and GPU, as its results differ. Launchers that plan on one machine for another pass ``cuda``.
+    ``model.families`` expands the sweep once per family (see :func:`expand_families`).
     """
+    if sweep.model.families:
+        return expand_families(sweep, cuda)
     vocab, ctx, t = vocab_size_of(sweep.data), sweep.data.context_length, sweep.training
     if t.precision == "auto" and cuda is None:
         cuda = _cuda_available()
@@ -265,6 +268,20 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
 
         return branch_plan(ordered, sweep.budgets)
     return ordered
+
+
+def expand_families(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
+    """The runs of a multi-family sweep: the same sizes, budgets and settings once per ``model.families`` entry.
+
+    Each family's runs are exactly those of the sweep with ``family`` set to it (same ids), in the listed order.
+    """
+    specs: list[RunSpec] = []
+    for family in sweep.model.families:
+        model = sweep.model.model_copy(update={"family": family, "families": []})
+        specs += expand(sweep.model_copy(update={"model": model}), cuda)
+    if len(specs) > sweep.max_runs:
+        raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
+    return specs
 
 
 def planned_runs(sweep: SweepConfig, root=None) -> list[RunSpec]:

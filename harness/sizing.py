@@ -1,4 +1,4 @@
-"""Shapes, parameter counts and FLOPs per token for the GPT-2 and Llama families.
+"""Shapes, parameter counts and FLOPs per token for the GPT-2, Llama and Mamba families.
 
 Counts are exact for the transformers models built by :mod:`harness.model` (tests check them against
 ``sum(p.numel())``):
@@ -8,7 +8,12 @@ Counts are exact for the transformers models built by :mod:`harness.model` (test
 - ``total`` (Chinchilla-style "all parameters"): every unique parameter, tied matrices counted once.
 
 FLOPs per training token: ``6·N`` for either N, and the fuller count of Kaplan's Table 1 with attention
-(``6·n_layer·n_ctx·d_model``) and logits (``6·d_model·V``) added to ``6·N_non_embedding``.
+(``6·n_layer·n_ctx·d_model``) and logits (``6·d_model·V``) added to ``6·N_non_embedding``. Mamba (Gu & Dao 2023) has no attention: its "full" count
+adds the selective scan instead, 9·d_inner·d_state FLOPs per token and layer forward (the count of the
+mamba-ssm authors, state-spaces/mamba issue #110), three times that for training.
+
+A Mamba shape reuses :class:`ModelShape`: ``d_ff`` is the inner width ``expand·d_model`` and ``n_head`` is 1
+(unused); the state size, convolution width and Δ rank are the transformers defaults below.
 """
 from __future__ import annotations
 
@@ -17,7 +22,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, Optional
 
-Family = Literal["gpt2", "llama"]
+Family = Literal["gpt2", "llama", "mamba"]
+FAMILIES: tuple[str, ...] = ("gpt2", "llama", "mamba")
+# Mamba block constants (transformers MambaConfig defaults, Gu & Dao 2023 Table 12): state size N, causal
+# convolution width, expansion factor E; the Δ projection rank is ceil(d_model/16) ("auto").
+MAMBA_D_STATE, MAMBA_D_CONV, MAMBA_EXPAND = 16, 4, 2
+# Forward FLOPs of the selective scan per token, per inner channel and state dimension (mamba issue #110).
+MAMBA_SCAN_FLOPS = 9
 # Training FLOPs per parameter per token, C = 6·N·D (forward + backward; Kaplan 2020 §2.1, Hoffmann 2022):
 # the one home of the 6, used by planning, fitting, comparison and plots.
 FLOPS_PER_PARAM_TOKEN = 6.0
@@ -53,9 +64,11 @@ class ParamCounts:
 
 
 def default_d_ff(family: Family, d_model: int) -> int:
-    """MLP width: 4·d for GPT-2; ~8/3·d rounded up to a multiple of 16 for Llama (SwiGLU)."""
+    """MLP width: 4·d for GPT-2; ~8/3·d rounded up to a multiple of 16 for Llama (SwiGLU); Mamba's inner E·d."""
     if family == "gpt2":
         return 4 * d_model
+    if family == "mamba":
+        return MAMBA_EXPAND * d_model
     return 16 * math.ceil(8 * d_model / 3 / 16)
 
 
@@ -63,6 +76,9 @@ def count_params(family: Family, shape: ModelShape, vocab_size: int, context_len
     """Exact parameter counts of the model harness.model builds for this shape."""
     d, f, L = shape.d_model, shape.d_ff, shape.n_layer
     embed = vocab_size * d
+    if family == "mamba":
+        non_embedding = L * mamba_block_params(d, f) + d  # tied head, final RMSNorm
+        return ParamCounts(non_embedding, non_embedding + embed, non_embedding + embed)
     if family == "gpt2":  # tied head; biases everywhere; learned positions; LayerNorm with bias
         block = (4 * d) + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
         non_embedding = L * block + 2 * d
@@ -72,9 +88,32 @@ def count_params(family: Family, shape: ModelShape, vocab_size: int, context_len
     return ParamCounts(non_embedding, non_embedding + embed, non_embedding + 2 * embed)
 
 
-def flops_per_token(counts: ParamCounts, shape: ModelShape, vocab_size: int, context_length: int) -> dict[str, float]:
-    """Training FLOPs per token: 6·N_total, 6·N_non_embedding, and with attention and logits."""
-    attention = 6 * shape.n_layer * context_length * shape.d_model
+def mamba_dt_rank(d_model: int) -> int:
+    """Rank of Mamba's Δ projection: ceil(d_model/16), transformers' ``time_step_rank="auto"``."""
+    return math.ceil(d_model / 16)
+
+
+def mamba_block_params(d_model: int, d_inner: int) -> int:
+    """Parameters of one transformers Mamba block (RMSNorm + mixer; no in/out biases, conv bias on).
+
+    in_proj d→2·E·d; depthwise conv1d (E·d·k weights + E·d biases); x_proj E·d→r+2N; dt_proj r→E·d with bias;
+    A_log E·d·N; D E·d; out_proj E·d→d; the block's RMSNorm d.
+    """
+    d, e, n, k, r = d_model, d_inner, MAMBA_D_STATE, MAMBA_D_CONV, mamba_dt_rank(d_model)
+    return 2 * e * d + (e * k + e) + e * (r + 2 * n) + (r * e + e) + e * n + e + e * d + d
+
+
+def _mixing_flops(family: Family, shape: ModelShape, context_length: int) -> float:
+    """Training FLOPs per token of the sequence mixing not counted in 6·N: attention or the selective scan."""
+    if family == "mamba":
+        return 3 * MAMBA_SCAN_FLOPS * shape.n_layer * shape.d_ff * MAMBA_D_STATE
+    return 6 * shape.n_layer * context_length * shape.d_model
+
+
+def flops_per_token(counts: ParamCounts, shape: ModelShape, vocab_size: int, context_length: int,
+                    family: Family = "gpt2") -> dict[str, float]:
+    """Training FLOPs per token: 6·N_total, 6·N_non_embedding, and with sequence mixing and logits."""
+    attention = _mixing_flops(family, shape, context_length)
     logits = 6 * shape.d_model * vocab_size
     return {
         "6N_total": FLOPS_PER_PARAM_TOKEN * counts.total,
@@ -84,6 +123,8 @@ def flops_per_token(counts: ParamCounts, shape: ModelShape, vocab_size: int, con
 
 
 def _shape_from(family: Family, n_layer: int, d_model: int, head_dim: int) -> ModelShape:
+    if family == "mamba":
+        return ModelShape(n_layer, d_model, 1, default_d_ff(family, d_model))
     n_head = max(1, d_model // head_dim)
     while d_model % n_head:
         n_head -= 1

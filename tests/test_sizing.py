@@ -49,3 +49,41 @@ def test_sizing_rule_lands_near_target(target, family):
     assert err == pytest.approx(actual / target - 1)
     assert abs(err) < 0.35
     assert shape.d_model % shape.n_head == 0
+
+
+MAMBA_SHAPES = [ModelShape(1, 16, 1, 32), ModelShape(2, 32, 1, 64), ModelShape(3, 48, 1, 96), ModelShape(2, 40, 1, 120)]
+
+
+@pytest.mark.parametrize("shape", MAMBA_SHAPES)
+def test_mamba_counts_match_real_models(shape):
+    model = build_model("mamba", shape, vocab_size=97, context_length=40)
+    counts = count_params("mamba", shape, 97, 40)
+    assert counts.total == sum(p.numel() for p in model.parameters())
+    skip = ("embeddings",)
+    assert counts.non_embedding == sum(p.numel() for n, p in model.named_parameters() if not any(s in n for s in skip))
+    assert counts.with_head == counts.total  # tied head
+    assert model.config.intermediate_size == shape.d_ff
+
+
+def test_mamba_block_by_hand():
+    # d=32, E·d=64, N=16, k=4, r=ceil(32/16)=2: norm 32, A_log 1024, D 64, conv 256+64, in_proj 4096,
+    # x_proj 64·(2+32)=2176, dt_proj 128+64, out_proj 2048 (numbers from transformers' named_parameters).
+    assert count_params("mamba", ModelShape(2, 32, 1, 64), 97, 40).total == 2 * 9952 + 32 + 97 * 32 == 23040
+
+
+def test_mamba_flops_add_the_scan_not_attention():
+    shape = ModelShape(2, 32, 1, 64)
+    counts = count_params("mamba", shape, 97, 4096)
+    flops = flops_per_token(counts, shape, 97, 4096, "mamba")
+    # 3 × (forward 9·d_inner·d_state per layer: state-spaces/mamba issue #110); no context-length term.
+    assert flops["full"] == 6 * counts.non_embedding + 3 * 9 * 2 * 64 * 16 + 6 * 32 * 97
+    assert flops_per_token(counts, shape, 97, 40, "mamba")["full"] == flops["full"]
+
+
+@pytest.mark.parametrize("target", [3e4, 3e5, 3e6])
+def test_mamba_sizing_rule_lands_near_target(target):
+    shape, err = shape_for_params(target, "mamba", 256, 128, aspect_ratio=32)
+    actual = count_params("mamba", shape, 256, 128).non_embedding
+    assert err == pytest.approx(actual / target - 1)
+    assert abs(err) < 0.35
+    assert shape.d_ff == 2 * shape.d_model

@@ -56,7 +56,8 @@ def plan(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/).
     table = plan_table(specs)
     costed, summary = cost_table(table, config, gpu, mfu), cost_summary(table, config, gpu, mfu)
     if fmt == "table":
-        typer.echo(f"sweep {config.name}: {len(specs)} runs ({config.budgets.mode}, {config.model.family})")
+        typer.echo(f"sweep {config.name}: {len(specs)} runs ({config.budgets.mode}, "
+                   f"{', '.join(config.model.families) or config.model.family})")
     if config.budgets.branching != "none":
         from harness.branching import branch_plan_table, token_comparison
 

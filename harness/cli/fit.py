@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from harness.cli.families import BY_HELP, check_by, fit_by
 from harness.cli.options import MAX_BOOTSTRAP, results_option
 from harness.errors import ConfigError
 
@@ -133,7 +134,8 @@ def register(app: typer.Typer) -> None:
             weights: str = typer.Option("none", help="none, or seed-variance: fit the per-(N, D) means over seeds, "
                                         "weighted by the inverse variance of each mean (sweeps with several seeds)."),
             metric: str = typer.Option("loss", help="Recorded column to fit in place of the loss (brier, ece, "
-                                                    "brier_reliability, loss_bpb …).")) -> None:
+                                                    "brier_reliability, loss_bpb …)."),
+            by: Optional[str] = typer.Option(None, "--by", help=BY_HELP)) -> None:
         """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
@@ -144,9 +146,15 @@ def register(app: typer.Typer) -> None:
                 names = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
                 loaded = _load(source, dataset, data_dir, results, names, all_runs)
                 return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
+            check_by(by)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss, "U": col_u}
             table, where = _load(source, dataset, data_dir, results, columns, all_runs)
             _needs_u(table, law, where)
+            if by:  # one fit per family (harness.families)
+                options = dict(law=law, objective=objective, delta=delta, space=space, reduction=reduction,
+                               bootstrap=bootstrap, seed=seed, n_convention=n_convention,
+                               **({"bootstrap_method": bootstrap_method} if bootstrap_method else {}))
+                return fit_by(table, by, options, as_json, _format_table)
             table = _with_metric(table, metric, col_loss, where)
             fit_weights = None
             if weights == "seed-variance":

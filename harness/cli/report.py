@@ -25,9 +25,20 @@ def _budgets(budget: Optional[list[float]]):
 def compare_command(source: str = typer.Argument(..., help="Sweep (file or name) or a fit JSON file."),
                     results: Path = RESULTS_OPT, budget: Optional[list[float]] = BUDGET_OPT,
                     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-                    fit: Optional[Path] = FIT_OPT, all_runs: bool = ALL_OPT) -> None:
+                    fit: Optional[Path] = FIT_OPT, all_runs: bool = ALL_OPT,
+                    by: Optional[str] = typer.Option(None, "--by", help="family: the sweep's families side by side "
+                                                     "(α, β, E, a, N_opt) with verdicts, instead of published fits."),
+                    reference: Optional[str] = typer.Option(None, "--reference", help="--by: the family the others "
+                                                            "are compared with (default: the first)."),
+                    bootstrap: int = typer.Option(200, "--bootstrap", min=10, max=10000,
+                                                  help="--by: bootstrap resamples per family fit.")) -> None:
     """Compare this sweep's α, β, a, b, E and tokens/param with every published fit that reports them: the answer
-    in one or two lines first, then the table."""
+    in one or two lines first, then the table. With --by family: the sweep's families against each other."""
+    if by is not None:
+        from harness.cli.families import check_by, compare_by
+
+        check_by(by)
+        return compare_by(source, results, by, bootstrap, budget[-1] if budget else None, reference, as_json, all_runs)
     from harness.compare import compare_fit, entry_verdicts
     from harness.report.comparison import format_comparison, frontier_table, headline, records
     from harness.report.pipeline import load_inputs

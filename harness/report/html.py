@@ -57,6 +57,10 @@ gives no estimate.</p>{{ approaches }}
 {% if calibration.figure %}<figure><img class="wide" alt="calibration_vs_n" src="data:image/png;base64,{{ calibration.figure }}"><figcaption>Brier
 score, reliability and resolution vs N, one line per D; dashed: the Bayes-optimal values.</figcaption></figure>{% endif %}
 {{ calibration.table }}</section>
+{% if families %}<section id="families"><h2>Families side by side</h2>
+{% for line in families.verdicts %}<p class="answer">{{ line }}</p>{% endfor %}
+<p>One Chinchilla fit per family ({{ families.note }}); E compares only because the families share data and tokenizer.</p>
+{{ families.table }}</section>{% endif %}
 <section id="figures"><h2>Figures</h2>
 {% for name, data in figures %}<figure><img alt="{{ name }}" src="data:image/png;base64,{{ data }}"><figcaption>{{ name }}</figcaption></figure>{% endfor %}
 {% if missing %}<p>Not drawn: {% for k, v in missing.items() %}{{ k }} ({{ v }}){% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}
@@ -215,7 +219,8 @@ def build_report(table: pd.DataFrame, fit=None, metrics: Optional[pd.DataFrame] 
                                "comparison-table"),
         verdicts=_html_table(entry_verdicts(rows) if rows is not None and len(rows) else None, "verdict-table"),
         frontier=_html_table(frontier_table(fit, registry, budgets) if fit else None, "frontier-table"),
-        figures=images, missing=missing, calibration=_calibration(table), **_approaches_view(analysis))
+        figures=images, missing=missing, calibration=_calibration(table), families=families_section(table),
+        **_approaches_view(analysis))
 
 
 def approach_lines(analysis: dict) -> list[str]:
@@ -240,6 +245,16 @@ def _calibration(table: pd.DataFrame) -> dict:
     section = calibration_section(table)
     return {**section, "table": _html_table(section["table"], "calibration-table") if section["table"] is not None
             else ""}
+
+
+def families_section(table: Optional[pd.DataFrame], bootstrap: int = 200) -> Optional[dict]:
+    """The families section (verdicts, note, side-by-side table) when the runs hold several families, else None."""
+    from harness.families import family_comparison
+
+    if table is None or "family" not in table or table["family"].nunique() < 2:
+        return None
+    verdicts, side, note = family_comparison(table, bootstrap)
+    return {"verdicts": verdicts, "note": note, "table": _html_table(side, "families-table")}
 
 
 def write_report(text: str, out: Path) -> Path:

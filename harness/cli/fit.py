@@ -20,10 +20,11 @@ def _fail(message: str) -> None:
 
 def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path], results: Path, columns: dict,
           all_runs: bool = False):
-    from harness.fit.datasets import load_dataset
     from harness.fit.table import read_csv, rename_columns
 
     if dataset:
+        from harness.fit.datasets import load_dataset  # urllib: only when a public data set is asked for
+
         return load_dataset(dataset, data_dir), f"dataset {dataset}"
     if not source:
         raise ConfigError("fit: give a sweep, a CSV file or --dataset NAME")

@@ -8,13 +8,17 @@ Public API:
 - ``simulate(law, params, N=..., D=..., noise=..., seed=...) -> DataFrame``
 - ``load_dataset(name)`` (public data sets, fetched at run time and cached)
 """
-from harness.fit.datasets import load_dataset
-from harness.fit.derived import chinchilla_derived, compute_optimal
-from harness.fit.fitting import FitResult, fit_law
-from harness.fit.isoflop import envelope_fit, isoflop_fit
-from harness.fit.laws import LAW_NAMES, Law, get_law
-from harness.fit.select import compare_forms, forms_payload
-from harness.fit.simulate import simulate
+from importlib import import_module
 
-__all__ = ["FitResult", "LAW_NAMES", "Law", "chinchilla_derived", "compare_forms", "compute_optimal", "envelope_fit",
-           "fit_law", "forms_payload", "get_law", "isoflop_fit", "load_dataset", "simulate"]
+_EXPORTS = {"load_dataset": "datasets", "chinchilla_derived": "derived", "compute_optimal": "derived",
+            "FitResult": "fitting", "fit_law": "fitting", "envelope_fit": "isoflop", "isoflop_fit": "isoflop",
+            "LAW_NAMES": "laws", "Law": "laws", "get_law": "laws", "compare_forms": "select",
+            "forms_payload": "select", "simulate": "simulate"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Load each part of the public API on first use, so ``harness fit`` imports only what a fit needs."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'harness.fit' has no attribute {name!r}")
+    return getattr(import_module(f"harness.fit.{_EXPORTS[name]}"), name)

@@ -66,3 +66,13 @@ def test_form_comparison_is_rarely_confidently_wrong():
             wrong += is_confident(table) and best != form
     assert wrong <= 1, (wrong, cannot)
     assert cannot["logistic"] >= 7, cannot
+
+
+def test_too_few_points_to_score_the_other_forms_is_cannot_tell():
+    # 5 points: AICc is infinite for every form with 3+ parameters, so the pure power law is the only one scored;
+    # it must not win "with weight 1.00" by default (the quickstart's frontier did before).
+    x = np.geomspace(1e15, 1e17, 5)
+    y = 2.0 + 50 * x ** -0.1
+    table, verdict = compare_forms(x, y, k_holdout=1, variable="C")
+    assert np.isfinite(table["aicc"]).sum() == 1
+    assert verdict.startswith("The data cannot tell the forms apart") and not is_confident(table)

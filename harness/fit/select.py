@@ -96,6 +96,11 @@ def verdict(table: pd.DataFrame) -> str:
     """One sentence: which form the data prefer (AICc weight >= ``CONFIDENT_WEIGHT``), or that they cannot tell."""
     ranked = table.sort_values("weight", ascending=False)
     best = ranked.iloc[0]
+    scored = ranked[np.isfinite(ranked["aicc"])]
+    if len(scored) < 2:  # AICc is infinite for a form with n - k - 1 <= 0: too few points to weigh it at all
+        unscored = ", ".join(ranked.loc[~np.isfinite(ranked["aicc"]), "label"])
+        return (f"The data cannot tell the forms apart: too few points to score {unscored} by AICc, so no form "
+                "can be preferred over them.")
     if best["weight"] >= CONFIDENT_WEIGHT:
         return (f"The data prefer the {best['label']} (Akaike weight {best['weight']:.2f} by AICc; next best "
                 f"{ranked['delta_aicc'].iloc[1]:.1f} AICc units worse).")
@@ -106,8 +111,8 @@ def verdict(table: pd.DataFrame) -> str:
 
 
 def is_confident(table: pd.DataFrame) -> bool:
-    """Whether the verdict names a form."""
-    return bool(table["weight"].max() >= CONFIDENT_WEIGHT)
+    """Whether the verdict names a form: weight >= ``CONFIDENT_WEIGHT`` among at least two forms AICc can score."""
+    return bool(np.isfinite(table["aicc"]).sum() >= 2 and table["weight"].max() >= CONFIDENT_WEIGHT)
 
 
 def forms_payload(x, loss, table: pd.DataFrame) -> dict:

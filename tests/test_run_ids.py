@@ -32,8 +32,11 @@ def test_quickstart_run_ids_match_the_reference_records():
 def test_stored_reference_specs_still_hash_to_their_directory_names():
     for spec_file in REFERENCE.glob("*/spec.json"):
         stored = json.loads(spec_file.read_text())
-        assert stored["precision"] == "auto"  # written before 'auto' was resolved at plan time
+        assert stored["precision"] == "fp32"  # 'auto' resolved at plan time on this CPU
         assert make_run_id(RunSpec.model_validate({**stored, "run_id": ""})) == spec_file.parent.name
+        # a record written before 'auto' was resolved (precision "auto" stored) keeps the same id
+        legacy = {**stored, "run_id": "", "precision": "auto"}
+        assert make_run_id(RunSpec.model_validate(legacy)) == spec_file.parent.name
 
 
 def test_precision_auto_is_resolved_before_hashing(sweep_file):

@@ -24,8 +24,14 @@ E_TARGET, HOLDOUT_TARGET = 0.02, 0.01
 
 
 def _interval(fit: dict, name: str) -> str:
-    lo, hi = (fit.get("ci") or {}).get(name) or (float("nan"), float("nan"))
-    return f"{fit['params'][name]:.4f}  [{lo:.4f}, {hi:.4f}]  width {hi - lo:.4f}"
+    """The estimate with its two-sided CI, or the profile bounds of a parameter the sweep does not identify."""
+    if name in (fit.get("ci") or {}):
+        lo, hi = fit["ci"][name]
+        return f"{fit['params'][name]:.4f}  [{lo:.4f}, {hi:.4f}]  width {hi - lo:.4f}"
+    low, high = (fit.get("profile_bounds") or {}).get(name, [None, None])
+    bounds = " and ".join(s for s in (f"> {low:.4g}" if low is not None else "",
+                                       f"< {high:.4g}" if high is not None else "") if s) or "unbounded both ways"
+    return f"{fit['params'][name]:.4f}  not identified: no interval (profile likelihood: {bounds})"
 
 
 def _fit(table: pd.DataFrame, bootstrap: int, convention: str) -> dict:
@@ -38,7 +44,7 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     """Print E (free) against the eval-set floor, α and β; True when the E targets are met."""
     floor, floor_se = float(table["floor"].iloc[0]), float(table["floor_se"].iloc[0])
     e_fit = fit["params"]["E"]
-    lo, hi = fit["ci"]["E"]
+    lo, hi = (fit.get("ci") or {}).get("E") or (float("nan"), float("nan"))   # none when E is not identified
     rel = abs(e_fit - floor) / floor
     covered = lo <= floor <= hi
     print(f"runs fitted              {fit['n_points']}  (n convention: {fit['n_convention']})")

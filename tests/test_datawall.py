@@ -12,6 +12,7 @@ from harness import train as train_module
 from harness.cli import main
 from harness.cli.fit import register
 from harness.config import load_sweep
+from tests.conftest import REPO
 from harness.cost import cost_table
 from harness.datawall import repetition_fields, unique_windows
 from harness.errors import ConfigError
@@ -132,10 +133,18 @@ def test_loss_vs_epochs_figure_one_line_per_cell(tmp_path):
     assert {p.name for p in plots.save(fig, tmp_path, "epochs")} == {"epochs.png", "epochs.svg"}
 
 
-def test_fit_of_records_without_u_says_why(capsys):
+def test_fit_of_records_without_u_says_why(capsys, tmp_path):
+    import json
+    import shutil
+
+    # records made before data.unique_tokens existed: the reference quickstart with U taken out of result.json
+    shutil.copytree(REPO / "results" / "reference" / "quickstart", tmp_path / "quickstart")
+    for path in (tmp_path / "quickstart").glob("*/result.json"):
+        result = json.loads(path.read_text())
+        path.write_text(json.dumps({k: v for k, v in result.items() if k not in ("U", "unique_tokens_cap",
+                                                                                    "tokens_per_unique")}))
     with pytest.raises(SystemExit) as exc:
-        main(["fit", "sweeps/quickstart.yaml", "--results", "results/reference", "--law", "data_constrained",
-              "--bootstrap", "0"])
+        main(["fit", "quickstart", "--results", str(tmp_path), "--law", "data_constrained", "--bootstrap", "0"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "carry no U" in err and "--col-U" in err and len(err.splitlines()) == 1
 

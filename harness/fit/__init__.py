@@ -10,11 +10,13 @@ Public API:
 """
 from importlib import import_module
 
+from harness.fit.simulate import simulate  # eager: a lazy 'simulate' would be shadowed by its submodule's name
+
 _EXPORTS = {"load_dataset": "datasets", "chinchilla_derived": "derived", "compute_optimal": "derived",
             "FitResult": "fitting", "fit_law": "fitting", "envelope_fit": "isoflop", "isoflop_fit": "isoflop",
             "LAW_NAMES": "laws", "Law": "laws", "get_law": "laws", "compare_forms": "select",
-            "forms_payload": "select", "simulate": "simulate"}
-__all__ = sorted(_EXPORTS)
+            "forms_payload": "select"}
+__all__ = sorted([*_EXPORTS, "simulate"])
 
 
 def __getattr__(name: str):

@@ -178,3 +178,8 @@ if __name__ == "__main__":  # what each DDP rank runs
     run = RunSpec.model_validate_json(Path(sys.argv[1]).read_text())
     options = WorkerOptions(TrainOptions(progress=False), lease_s=1.0, heartbeat_s=0.2)
     print("state:", run_one(run, Path(sys.argv[2]), "ddp-owner", options), flush=True)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # leave together: a rank exiting mid-teardown can abort in gloo ("terminate called")
+        dist.barrier()
+        dist.destroy_process_group()

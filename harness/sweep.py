@@ -84,10 +84,12 @@ class SweepOutcome:
     lost_workers: int = 0  # worker processes that died (killed) before reporting
 
     def merge(self, other: "SweepOutcome") -> "SweepOutcome":
-        """Combine two outcomes."""
-        return SweepOutcome(self.trained + other.trained, self.skipped + other.skipped,
-                            self.busy + other.busy, self.failed + other.failed,
-                            self.lost_workers + other.lost_workers)
+        """Combine the outcomes of two sibling workers. A run one found busy because the other trained, skipped
+        or failed it is not busy elsewhere (it counts once, where it was dealt with)."""
+        handled = set(self.trained + other.trained + self.skipped + other.skipped + self.failed + other.failed)
+        busy = list(dict.fromkeys(r for r in self.busy + other.busy if r not in handled))
+        return SweepOutcome(self.trained + other.trained, self.skipped + other.skipped, busy,
+                            self.failed + other.failed, self.lost_workers + other.lost_workers)
 
 
 def check_stored_spec(run_dir: Path, spec: RunSpec) -> None:

@@ -151,6 +151,7 @@ class _Run:
     eval_windows: np.ndarray
     eval_documents: Optional[np.ndarray] = None  # document of each eval window (clusters the SE)
     train_eval_windows: Optional[np.ndarray] = None  # fixed train sample scored beside the test set (train_eval)
+    train_eval_documents: Optional[np.ndarray] = None  # document of each train-eval window (clusters its SE)
     calibration: Optional[dict] = None  # Brier/ECE of the final eval (harness.calibration), once measured
 
 
@@ -183,8 +184,9 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
                corpus.eval_sequences(spec.context_length, spec.data.eval_tokens),
                corpus.eval_documents(spec.context_length, spec.data.eval_tokens))
     if spec.train_eval:
-        ctx.train_eval_windows = train_windows[train_eval_sample(len(train_windows), len(ctx.eval_windows),
-                                                                 spec.data.split_seed)]
+        sample = train_eval_sample(len(train_windows), len(ctx.eval_windows), spec.data.split_seed)
+        ctx.train_eval_windows = train_windows[sample]
+        ctx.train_eval_documents = corpus.window_documents("train", spec.context_length, sample)
     return ctx, corpus, state
 
 
@@ -279,7 +281,8 @@ def _metrics_row(ctx: _Run, step: int, loss: float, elapsed: float, start: int, 
             row.update({k: ctx.calibration.get(k) for k in ("brier", "ece")})
         if ctx.train_eval_windows is not None:  # same size as the test set: doubles the eval time
             row["train_eval_loss"], row["train_eval_loss_se"] = evaluate(
-                ctx.model, ctx.train_eval_windows, spec.eval_batch_sequences, ctx.accelerator.device)
+                ctx.model, ctx.train_eval_windows, spec.eval_batch_sequences, ctx.accelerator.device,
+                ctx.train_eval_documents)
     return row
 
 

@@ -1,10 +1,14 @@
-"""The data wall at toy scale: fit Muennighoff et al.'s data-constrained law to the committed records of
-sweeps/data_constrained.yaml and print R_D* and R_N* (with intervals) beside the published 15.4 and 5.3; print
-each fixed-compute cell's loss vs epochs against its fresh-data run; draw loss vs epochs (harness.plots).
+"""The data wall at toy scale: Muennighoff et al.'s two-stage fit of the data-constrained law to the committed records
+of sweeps/data_constrained.yaml, R_D* and R_N* (95 % intervals, or bounds when the runs do not identify them) beside
+the published 15.4 and 5.3; each fixed-compute cell's loss vs epochs against its fresh-data run; a sensitivity
+table over the fit's choices; the loss-vs-epochs figure (harness.plots).
 
-usage: PYTHONPATH=. .venv/bin/python scripts/data_constrained.py [--results results/reference] [--bootstrap 100]
-                                                                 [--figures results/reference/data_constrained] [--free-E]
-E is held at the synthetic language's exact floor unless --free-E (2 sizes × 3 D do not identify it).
+usage: PYTHONPATH=. .venv/bin/python scripts/data_constrained.py [--results results/reference] [--bootstrap 200]
+           [--sensitivity-bootstrap 50] [--figures results/reference/data_constrained] [--free-E]
+Stage 1 (harness.fit.two_stage): the base law on the fresh runs (D <= U), E held at the synthetic language's exact
+floor unless --free-E, alpha = beta as in Muennighoff et al.'s C4 base; stage 2: R_D*, R_N* on the repeated runs,
+over-fitted runs (loss rose > 0.1 nats with more epochs) left out. Its output is committed as
+results/reference/data_constrained_summary.txt.
 """
 from __future__ import annotations
 
@@ -14,12 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.fit import fit_law, get_law
+from harness.fit import get_law
+from harness.fit.two_stage import DECAY, TwoStageFit, fit_decay, fit_two_stage
 from harness.plots import close, loss_vs_epochs, save
 from harness.published import load_registry
 from harness.store import load_table
 
 SWEEP = "sweeps/data_constrained.yaml"
+DATABLATIONS = Path(__file__).resolve().parents[2] / "shared" / "external" / "datablations" / "runs_182_c4.csv"
+MUENNIGHOFF_BASE = {"A": np.exp(6.255414), "B": np.exp(7.3049974), "E": np.exp(0.6254804), "alpha": 0.3526596,
+                    "beta": 0.3526596}   # their C4 base law (datablations utils/parametric_fit.ipynb)
+VARIANTS = [(law, excl, dn) for law in ("chinchilla_tied", "chinchilla") for excl in (True, False)
+            for dn in (True, False)]
 
 
 def published_constants() -> dict:
@@ -41,32 +51,95 @@ def fresh_gap(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fitted_law(fit):
+def fitted_law(params: dict):
     """law(N, D, U) -> loss of the fit, with U clamped to D (unique tokens seen)."""
     law = get_law("data_constrained")
-    return lambda n, d, u: law.predict(fit.params, N=n, D=d, U=np.minimum(u, d))
+    return lambda n, d, u: law.predict(params, N=n, D=d, U=np.minimum(u, d))
 
 
-def report(fit, published: dict) -> list[str]:
-    """Lines: R_D*, R_N* with their intervals beside the published values, then the other parameters."""
-    lines = [f"data-constrained fit on {fit.n_points} runs (objective {fit.objective}, {fit.ci_level:.0%} intervals)"]
-    for name in ("R_D_star", "R_N_star"):
-        lo, hi = fit.ci.get(name, (None, None)) or (None, None)
-        interval = f"[{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else "(no two-sided interval)"
-        bounds = (getattr(fit, "profile_bounds", None) or {}).get(name)
-        extra = "" if not bounds else (", profile flat on both sides" if bounds == [None, None] else f", profile bounds {bounds}")
-        lines.append(f"{name:>9}: ours {fit.params[name]:.4g} {interval}{extra}   Muennighoff et al. 2023: "
-                     f"{published[name]:g}   ratio {fit.params[name] / published[name]:.3g}")
-    lines.append("other parameters: " + ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items()
-                                                 if k not in ("R_D_star", "R_N_star")))
-    return lines + [f"warning: {w}" for w in fit.warnings]
+def _interval(est) -> str:
+    if est.held:
+        return f"held at {est.value:g} ({est.note})"
+    if est.identified:
+        return f"{est.value:.3g}, 95 % CI [{est.ci[0]:.3g}, {est.ci[1]:.3g}] ({est.ci_method})"
+    lo, hi = (f"{v:.3g}" if v is not None else "-" for v in est.profile)
+    return (f"{est.value:.3g}, NOT IDENTIFIED: no interval; stage-2 profile bounds [{lo}, {hi}] (base held exact), "
+            f"bootstrap 2.5-97.5 % range [{est.boot_range[0]:.3g}, {est.boot_range[1]:.3g}] (both stages redone)")
+
+
+def report(fit: TwoStageFit, published: dict) -> list[str]:
+    """Lines: stage 1, the runs used, then R_D*, R_N* beside the published values with the verdict."""
+    base = fit.base
+    lines = ["primary fit (Muennighoff et al.'s recipe): tied base exponents, over-fitted runs left out, R_N* fitted",
+             f"stage 1 ({fit.base_law}, {fit.n_fresh} fresh runs, D <= U): "
+             + ", ".join(f"{k}={v:.4g}" for k, v in base.params.items())
+             + "; identified: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in base.identified.items()),
+             f"stage 2 on {fit.n_repeated} repeated runs; over-fitted runs left out: {len(fit.overfitted)} "
+             f"{list(fit.overfitted)}", f"bootstrap: {fit.bootstrap}"]
+    for name in DECAY:
+        est = fit.estimates[name]
+        lines.append(f"{name:>9}: {_interval(est)}")
+        lines.append(f"{'':>11}Muennighoff et al. 2023: {published[name]:g} -> {est.verdict(published[name])}")
+    return lines
+
+
+def sensitivity(table: pd.DataFrame, fixed, n_boot: int) -> tuple[list[str], list]:
+    """One line per variant of the fit's choices (base law, over-fitted runs in or out, R_N* fitted or held), and
+    the R_D* estimates."""
+    lines, estimates = [f"sensitivity (bootstrap {n_boot}): base law | over-fitted runs | R_N* | R_D* | R_N*"], []
+    for law, excl, dn in VARIANTS:
+        fit = fit_two_stage(table, fixed=fixed, base_law=law, exclude_overfitted=excl, decay_n=dn, bootstrap=n_boot)
+        estimates.append(fit.estimates["R_D_star"])
+        cells = []
+        for name in DECAY:
+            est = fit.estimates[name]
+            cells.append("held" if est.held else f"{est.value:.3g} " + (
+                f"[{est.ci[0]:.3g}, {est.ci[1]:.3g}]" if est.identified else
+                f"not identified (bootstrap range {est.boot_range[0]:.3g}-{est.boot_range[1]:.3g})"))
+        lines.append(f"  {law:<15} | {'left out' if excl else 'kept':<8} | {'fitted' if dn else 'held':<6} | "
+                     + " | ".join(cells))
+    return lines, estimates
+
+
+def conclusion(primary, estimates: list, published: float) -> str:
+    """The plain answer over all variants: identified anywhere? the spread of R_D* estimates; the primary's bounds."""
+    values = [e.value for e in estimates]
+    found = [e for e in estimates if e.identified]
+    spread = f"its estimates range {min(values):.3g}-{max(values):.3g} across the {len(values)} variants"
+    if found:
+        agree = sum(e.ci[0] <= published <= e.ci[1] for e in found)
+        return (f"CONCLUSION: {len(found)} of {len(values)} variants identify R_D*; {agree} of their intervals "
+                f"contain {published:g}; {spread}.")
+    low, high = primary.boot_range
+    primary_says = (f"The primary variant's bootstrap range [{low:.3g}, {high:.3g}] "
+                    + ("excludes" if not low <= published <= high else "contains") + f" {published:g}")
+    return (f"CONCLUSION: the committed records do not identify R_D*: no variant gives an interval (bounds only); "
+            f"{spread}. {primary_says}, but it moves with the fit's choices (above), so whether R_D* agrees with "
+            f"{published:g} cannot be told from these runs.")
+
+
+def datablations_context(published: dict) -> list[str]:
+    """Stage 2 on Muennighoff et al.'s own 182 runs with their base held: how well do *their* runs pin R_D*?"""
+    if not DATABLATIONS.is_file():
+        return [f"(datablations runs not found at {DATABLATIONS}: context skipped)"]
+    runs = pd.read_csv(DATABLATIONS)
+    lines = ["context: stage 2 on Muennighoff et al.'s 182 C4 runs, their base held exact (profile-likelihood bounds):"]
+    for label, starts in (("from their published optimum", [[15.387756, 5.309743]]), ("global (7 x 7 grid)", None)):
+        est, value = fit_decay(runs, MUENNIGHOFF_BASE, starts=starts)
+        cells = [f"{name} {est[name].value:.4g} " + (f"[{est[name].ci[0]:.3g}, {est[name].ci[1]:.3g}]"
+                 if est[name].identified else "bounds [" + ", ".join("-" if v is None else f"{v:.3g}"
+                                                                   for v in est[name].profile) + "]")
+                 for name in DECAY]
+        lines.append(f"  {label}: objective {value:.7f}; " + "; ".join(cells))
+    return lines
 
 
 def main() -> None:
     """Fit, print, draw."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", default="results/reference")
-    parser.add_argument("--bootstrap", type=int, default=100)
+    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--sensitivity-bootstrap", type=int, default=50)
     parser.add_argument("--figures", default="results/reference/data_constrained")
     parser.add_argument("--free-E", action="store_true", help="fit E too (default: E fixed at the synthetic floor)")
     args = parser.parse_args()
@@ -76,9 +149,14 @@ def main() -> None:
         print(fresh_gap(table).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     fixed = None if args.free_E else {"E": float(table["floor"].iloc[0])}  # the language's exact entropy rate
     print("E fixed at the synthetic floor" if fixed else "E free", fixed or "")
-    fit = fit_law(table, law="data_constrained", bootstrap=args.bootstrap, seed=0, fixed=fixed)
-    print("\n".join(report(fit, published_constants())))
-    fig = loss_vs_epochs(table["N_total"], table["D"], table["epochs"], table["loss"], fitted_law(fit),
+    published = published_constants()
+    fit = fit_two_stage(table, fixed=fixed, bootstrap=args.bootstrap, seed=0)
+    print("\n".join(report(fit, published)))
+    lines, estimates = sensitivity(table, fixed, args.sensitivity_bootstrap)
+    print("\n".join(lines))
+    print("\n".join(datablations_context(published)))
+    print(conclusion(fit.estimates["R_D_star"], estimates, published["R_D_star"]))
+    fig = loss_vs_epochs(table["N_total"], table["D"], table["epochs"], table["loss"], fitted_law(fit.params),
                          loss_se=table["loss_se"])
     print("figure:", ", ".join(str(p) for p in save(fig, Path(args.figures), "loss_vs_epochs")))
     close(fig)

@@ -1,4 +1,7 @@
-"""harness.curves on planted curves: the fixed train-eval sample, over-fitting and loss spikes."""
+"""harness.curves on planted curves (the fixed train-eval sample, over-fitting, loss spikes) and on a real spiking run."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -73,3 +76,40 @@ def test_real_tiny_run_lr_bump_flagged_and_plain_run_clean(tmp_path, sweep_file,
     monkeypatch.setattr(T, "lr_factor", lambda s, n, sch: factor(s, n, sch) * (300.0 if s == 40 else 1.0))
     bumped = T.train(spec, tmp_path / "bumped", T.TrainOptions(progress=False))
     assert bumped["status"] == "done" and bumped["unrecovered_step"] == 42
+
+
+REFERENCE_SPIKE = Path(__file__).resolve().parents[1] / "results" / "reference" / "loss_spike.json"
+
+
+def _spike_runs() -> dict:
+    return {r["beta2"]: r for r in json.loads(REFERENCE_SPIKE.read_text())["runs"]}
+
+
+def test_a_real_recovered_spike_is_found_in_the_committed_curve():
+    """scripts/loss_spike.py: a tiny real run (constant LR 0.3, Adam beta2 0.999) spikes and recovers at steps 540 and
+    966 before it blows up at 971; the same run with beta2 0.95 has no spike. The detector finds exactly that."""
+    runs = _spike_runs()
+    spiky, calm = runs[0.999], runs[0.95]
+    out = loss_spikes(spiky["curve_steps"], spiky["train_loss"])
+    assert out["spike_steps"] == [540, 966, 969] and out["unrecovered_step"] == 971
+    assert out["spike_steps"] == spiky["recorded"]["spike_steps"]             # what train() wrote to result.json
+    loss = dict(zip(spiky["curve_steps"], spiky["train_loss"]))
+    before = np.median([loss[s] for s in range(520, 540)])
+    assert loss[540] > 1.04 * before and abs(loss[543] - before) < 0.02 * before    # a jump, and back down
+    assert loss[966] > 1.1 * loss[965] and loss[967] < loss[965] * 1.01
+    assert loss_spikes(calm["curve_steps"], calm["train_loss"]) == {"spike_count": 0, "spike_steps": [],
+                                                                    "unrecovered_step": None}
+
+
+@pytest.mark.slow
+def test_the_spiking_run_reproduces_its_committed_curve(tmp_path):
+    """Retrains the first 560 steps of the beta2 = 0.999 run (~15 s on one thread) and finds the spike at 540."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loss_spike", REFERENCE_SPIKE.parents[2] / "scripts" / "loss_spike.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    fresh = script.run(0.999, 2048 * 560, tmp_path)
+    assert 540 in fresh["spike_steps"]
+    committed = _spike_runs()[0.999]["train_loss"][:560]
+    assert np.allclose(fresh["train_loss"], committed, atol=1e-3)

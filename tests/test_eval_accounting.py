@@ -56,3 +56,53 @@ def test_wall_time_and_tokens_per_s_cover_the_whole_run_after_resume(sweep_file,
     assert result["resumed_from_step"] == 8
     assert 1000 < result["wall_time_s"] < 1100
     assert result["tokens_per_s"] == pytest.approx(spec.tokens / result["wall_time_s"])
+
+
+def test_window_documents_of_any_rows_match_a_full_scan(monkeypatch):
+    import harness.data.corpus as corpus_module
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 8, size=5000).astype(np.uint16)          # eos = 7: about one token in eight
+    corpus = _corpus(ids, eos_id=7)
+    width = 4
+    rows = np.sort(rng.choice(len(ids) // width, size=200, replace=False))
+    ends = ids == 7
+    expected = (np.cumsum(ends) - ends)[rows * width]               # eos ids before each window's first token
+    monkeypatch.setattr(corpus_module, "EOS_SCAN_CHUNK", 97)          # chunk edges inside windows and documents
+    assert corpus.window_documents("train", width - 1, rows).tolist() == expected.tolist()
+    assert _corpus(ids, eos_id=None).window_documents("train", 3, rows).tolist() == rows.tolist()
+
+
+def _two_kinds_of_documents(folder, n: int = 48, size: int = 1500) -> None:
+    """Long documents, half trivially predictable ('ab' repeated) and half random letters: windows of one document
+    share its difficulty, so per-window losses correlate within documents and the clustered SE must be larger."""
+    rng = np.random.default_rng(1)
+    folder.mkdir()
+    for i in range(n):
+        text = "ab" * (size // 2) if i % 2 else "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=size))
+        (folder / f"doc{i:02d}.txt").write_text(text)
+
+
+def test_train_eval_se_is_clustered_by_document(sweep_file, tmp_path, monkeypatch):
+    import harness.train as train_module
+
+    _two_kinds_of_documents(tmp_path / "corpus")
+    sweep = load_sweep(sweep_file({"data": {"source": "text", "path": str(tmp_path / "corpus"), "tokenizer": "byte",
+                                            "context_length": 32, "eval_tokens": 6144, "test_fraction": 0.25},
+                                   "budgets": {"tokens": [8192]}, "training": {"train_eval": True}}))
+    [spec] = expand(sweep, cuda=False)
+    calls, real = [], train_module.evaluate
+
+    def spy(model, windows, batch, device, documents=None, calibration=None):
+        calls.append((documents, real(model, windows, batch, device, documents, calibration),
+                      real(model, windows, batch, device)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(train_module, "evaluate", spy)
+    result = train(spec, tmp_path / "run", TrainOptions(progress=False))
+    (test_docs, test, test_naive), (train_docs, clustered, naive) = calls[-2], calls[-1]
+    assert result["train_eval_loss_se"] == clustered[1] and result["loss_se"] == test[1]
+    assert train_docs is not None and len(np.unique(train_docs)) < len(train_docs) / 4   # many windows per document
+    assert clustered[0] == pytest.approx(naive[0])
+    assert clustered[1] > 2 * naive[1]                     # ignoring the documents understates the SE
+    assert test_docs is not None and 2 <= len(np.unique(test_docs)) < len(test_docs)   # test SE: clustered already

@@ -113,3 +113,18 @@ def test_datablations_decay_constants():
 def test_kyo_loader_reads_local_copy():
     table = load_dataset("kyo", EXTERNAL / "kyo_chinchilla")
     assert len(table) == 234 and {"N", "D", "C", "loss"} <= set(table)
+
+
+def test_datablations_r_d_star_is_bounded_only_below_on_their_own_runs():
+    """Stage 2 alone (harness.fit.two_stage.fit_decay) from their optimum reproduces the published constants, and
+    the profile likelihood bounds R_D* only from below on the 182 runs (their README: 'R_D* is weakly identified')."""
+    from harness.fit.two_stage import fit_decay
+
+    runs = pd.read_csv(EXTERNAL / "datablations" / "runs_182_c4.csv")
+    est, value = fit_decay(runs, BASE, starts=[[15.387756, 5.309743]])
+    assert value == pytest.approx(0.01582593, rel=1e-6)
+    assert est["R_D_star"].value == pytest.approx(15.37, abs=0.1) and est["R_N_star"].value == pytest.approx(5.31, abs=0.05)
+    assert not est["R_D_star"].identified and est["R_D_star"].profile[1] is None
+    assert 5 < est["R_D_star"].profile[0] < 15.37
+    assert est["R_N_star"].identified and est["R_N_star"].ci[0] < 5.31 < est["R_N_star"].ci[1]
+    assert est["R_N_star"].ci_method.startswith("profile")

@@ -36,6 +36,8 @@ from harness.data.tokenizers import TOKENIZER_FILE, make_tokenizer
 SYNTHETIC_FLOOR = "eval-set"
 
 
+EOS_SCAN_CHUNK = 1 << 24   # tokens per slice when looking for document ends in a memory-mapped split
+
 @dataclass(frozen=True, eq=False)
 class TokenCorpus:
     """A tokenised corpus: memory-mapped train/test ids and what is needed to report losses.
@@ -83,13 +85,21 @@ class TokenCorpus:
         window its own document.
         """
         count = len(self.eval_sequences(context_length, eval_tokens))
-        width = context_length + 1
-        if self.eos_id is None:
-            return np.arange(count)
-        ids = np.asarray(self.test[: count * width])
-        ends = ids == self.eos_id
-        document_of_token = np.cumsum(ends) - ends  # an eos belongs to the document it ends
-        return document_of_token[::width][:count]
+        return self.window_documents("test", context_length, np.arange(count))
+
+    def window_documents(self, split: str, context_length: int, rows: np.ndarray) -> np.ndarray:
+        """Document index of windows ``rows`` of ``split`` (``sequences`` numbering): the number of eos ids before
+        each window's first token, so windows of one document share it; without eos, each window is its own.
+        The split is scanned in chunks for its eos positions (memory grows with documents, not tokens)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.eos_id is None or not len(rows):
+            return rows.copy()
+        ids = {"train": self.train, "test": self.test}[split]
+        starts = rows * (context_length + 1)
+        end = int(starts.max()) if len(starts) else 0
+        eos = np.concatenate([a + np.flatnonzero(np.asarray(ids[a:min(a + EOS_SCAN_CHUNK, end)]) == self.eos_id)
+                              for a in range(0, end, EOS_SCAN_CHUNK)] or [np.empty(0, np.int64)])
+        return np.searchsorted(eos, starts, side="left")
 
     def bits_per_byte(self, nats_per_token: float) -> float:
         """Convert a loss in nats/token to bits/byte with this corpus's bytes_per_token."""

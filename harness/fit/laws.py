@@ -99,6 +99,29 @@ def chinchilla_law() -> Law:
                _linear_lse(_chinchilla_design), grid, _chinchilla_design, chinchilla_law.__doc__)
 
 
+def _tied_design(x: dict) -> np.ndarray:
+    ln_n, ln_d = np.log(x["N"]), np.log(x["D"])
+    m = np.zeros((len(ln_n), 3, 4))
+    m[:, 0, 0], m[:, 0, 3] = 1.0, -ln_n   # a - alpha log N
+    m[:, 1, 1], m[:, 1, 3] = 1.0, -ln_d   # b - alpha log D
+    m[:, 2, 2] = 1.0                      # e
+    return m
+
+
+def chinchilla_tied_law() -> Law:
+    """Chinchilla with one exponent for both terms, L = E + A/N^alpha + B/D^alpha: the base law of Muennighoff et al.
+    2023 (their C4 fit ties alpha = beta = 0.3526596). theta = (a, b, e, alpha); the grid is Chinchilla's without beta."""
+    def grid(x, y):
+        ab = np.arange(0, 30, 5.0)
+        return _product_grid(ab, ab, np.linspace(-1, 1, 5), np.linspace(0, 2, 5))
+
+    return Law("chinchilla_tied", ("N", "D"), ("E", "A", "B", "alpha"), ("a", "b", "e", "alpha"),
+               ((-20, 80), (-20, 80), (-20, 10), (0, 10)),
+               lambda t: {"E": np.exp(t[..., 2]), "A": np.exp(t[..., 0]), "B": np.exp(t[..., 1]), "alpha": t[..., 3]},
+               lambda p: np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"]]),
+               _linear_lse(_tied_design), grid, _tied_design, chinchilla_tied_law.__doc__)
+
+
 # --- one-variable forms -------------------------------------------------------------------------------------------
 
 def _span(x: dict, var: str) -> tuple[float, float]:
@@ -280,7 +303,8 @@ def data_constrained_law() -> Law:
 
 ONE_VARIABLE = {"power": power_law, "pure_power": pure_power_law, "exp_saturation": exp_saturation_law,
                 "logistic": logistic_law, "broken_power": broken_power_law}
-JOINT = {"chinchilla": chinchilla_law, "kaplan": kaplan_law, "data_constrained": data_constrained_law}
+JOINT = {"chinchilla": chinchilla_law, "kaplan": kaplan_law, "data_constrained": data_constrained_law,
+         "chinchilla_tied": chinchilla_tied_law}
 LAW_NAMES = tuple(JOINT) + tuple(ONE_VARIABLE) + tuple(f"{k}_{v}" for k in ONE_VARIABLE for v in ("N", "D", "C"))
 
 

@@ -55,6 +55,9 @@ def _statistic(problem: Problem, j: int, value: float, starts: np.ndarray, weigh
                s2: float) -> tuple[float, np.ndarray]:
     """(profile statistic, refitted free theta with coordinate ``j`` at ``value``)."""
     held = _held(problem, j, value)
+    if held.n_free == 0:             # a one-parameter problem: nothing left to refit
+        theta = np.array([value])
+        return max(float(_ssr(problem, theta[None, :], weights)[0]) - base, 0.0) / s2, theta
     sol = multistart(held, np.delete(starts, j, axis=1), weights, workers=1)
     best = int(np.argmin(sol.value))
     theta = np.insert(sol.theta[best], j, value)

@@ -289,7 +289,7 @@ class TrainingConfig(Strict):
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU.")
     compile: bool = Field(False, description="torch.compile the model (GPU).")
     eval_interval: int = Field(0, ge=0, description="Steps between interim evals (0: only at the end).")
-    train_eval: bool = Field(False, description="Also score a fixed train sample (as many windows as the test set) at every eval: train_eval_loss beside the test loss, over-fitting detected; doubles eval time.")
+    train_eval: bool = Field(False, description="Also score a fixed train sample (as many windows as the test set, from the windows the run trains on) at every eval: train_eval_loss beside the test loss, over-fitting detected; doubles eval time.")
     checkpoint_interval: int = Field(200, ge=1, description="Steps between atomic checkpoints.")
     spike_factor: float = Field(4.0, gt=1, description="Diverged if train loss exceeds this × its running minimum.")
     eval_batch_sequences: int = Field(64, ge=1, description="Sequences per eval forward pass.")

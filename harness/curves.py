@@ -3,9 +3,10 @@
 Pure functions over numpy windows and metrics rows (``metrics.jsonl``), so they are tested on planted
 curves and run identically on a resumed run (they read the rows back rather than keep state in memory).
 
-* Train-eval sample: the same number of windows as the test set, drawn from the train windows with a
-  seed fixed per sweep (``data.split_seed``), so every run of a sweep, whatever its seed, is scored on
-  the same train tokens.
+* Train-eval sample: the same number of windows as the test set, drawn from the train windows the run
+  trains on (all of them, or the first ⌊U/context⌋ under ``data.unique_tokens``; the whole pool when it is
+  smaller than the test set) with a seed fixed per sweep (``data.split_seed``), so every run of a sweep with
+  the same cap, whatever its seed, is scored on the same train tokens.
 * Over-fitting: the test loss rose after its minimum by more than ``OVERFIT_Z`` standard errors while
   the train-eval loss kept falling by more than ``OVERFIT_Z`` of its own SEs.
 * Spikes: a logged train loss above ``EMA + SPIKE_Z × EMA(|change between logged rows|)`` and
@@ -30,7 +31,8 @@ SPIKE_RECOVERY = 10  # logged rows within which the loss must return under the t
 
 
 def train_eval_sample(n_train: int, n_eval: int, seed: int) -> np.ndarray:
-    """Sorted indices of ``min(n_eval, n_train)`` train windows, drawn without replacement under ``seed``."""
+    """Sorted indices of ``min(n_eval, n_train)`` of the first ``n_train`` train windows (the run's pool),
+    drawn without replacement under ``seed``."""
     rng = np.random.default_rng([seed, 0x7E57])
     return np.sort(rng.choice(n_train, size=min(n_eval, n_train), replace=False))
 

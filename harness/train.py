@@ -183,8 +183,8 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
     ctx = _Run(spec, accelerator, model, optimizer, BatchOrder(windows, spec.seed), train_windows,
                corpus.eval_sequences(spec.context_length, spec.data.eval_tokens),
                corpus.eval_documents(spec.context_length, spec.data.eval_tokens))
-    if spec.train_eval:
-        sample = train_eval_sample(len(train_windows), len(ctx.eval_windows), spec.data.split_seed)
+    if spec.train_eval:  # drawn from the windows the run trains on: the capped pool, or all train windows
+        sample = train_eval_sample(windows, len(ctx.eval_windows), spec.data.split_seed)
         ctx.train_eval_windows = train_windows[sample]
         ctx.train_eval_documents = corpus.window_documents("train", spec.context_length, sample)
     return ctx, corpus, state
@@ -353,6 +353,8 @@ def _finish_files(ctx: _Run, run_dir: Path, result: dict, options: TrainOptions,
     if options.save_model and result["status"] == "done":
         _save_model(ctx, corpus, run_dir / "model")
     result.update(curve_summary(read_metrics(run_dir / METRICS_FILE), ctx.spec.steps))
+    if ctx.train_eval_windows is not None and ctx.spec.unique_tokens is not None:  # capped: may be < the test set
+        result["train_eval_windows"] = len(ctx.train_eval_windows)
     with (options.commit or nullcontext)():
         atomic_write_json(run_dir / RESULT_FILE, result)
     if not options.keep_checkpoint:

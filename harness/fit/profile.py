@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy.special import fdtri
-
+from harness.fit.distributions import f_quantile
 from harness.fit.estimate import Problem, multistart
 
 MAX_STEPS = 24          # doublings per side: from 1e-3 x the scale to beyond any law's bounds
@@ -87,7 +86,7 @@ def profile_bounds(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray,
     n, q = len(problem.y), problem.n_free
     base = float(_ssr(problem, theta_hat[None, :], weights)[0])
     s2 = max(base / max(n - q, 1), 1e-300)
-    threshold = float(fdtri(1, max(n - q, 1), level))
+    threshold = f_quantile(level, 1, max(n - q, 1))
     starts = np.vstack([theta_hat[None, :]] + ([basins] if basins is not None else []))
     bounds = []
     for j in range(q):

@@ -27,6 +27,7 @@ def run_once(tree: Path, args: list[str]) -> tuple[float, float, str]:
     """(wall seconds, CPU seconds of the process and its children, stdout) of one ``python -m harness fit``."""
     env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1")
     t0 = time.perf_counter()
+    # cwd=tree as well as PYTHONPATH: ``python -m`` puts the working directory first on sys.path
     proc = subprocess.Popen([sys.executable, "-m", "harness", "fit", *args], env=env, cwd=tree,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate()

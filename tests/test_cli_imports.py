@@ -27,13 +27,13 @@ finally:
 
 
 def _imported(*args: str) -> set[str]:
-    """Packages (top level, and scipy's slow ones) imported after running ``harness ARGS`` in a fresh interpreter."""
+    """Packages (top level, scipy's slow ones and urllib.request) imported after running ``harness ARGS`` in a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=REPO, env=env, text=True, capture_output=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     modules = json.loads(done.stderr.strip().splitlines()[-1])
-    return {m.split(".")[0] for m in modules} | {m for m in modules if m in SLOW_SCIPY}
+    return {m.split(".")[0] for m in modules} | {m for m in modules if m in (*SLOW_SCIPY, "urllib.request")}
 
 
 def test_loading_the_cli_imports_no_heavy_library():
@@ -46,6 +46,18 @@ def test_fit_on_a_csv_imports_neither_torch_nor_slow_scipy(tmp_path):
     simulate("chinchilla", {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}, N=n, D=d,
              noise=0.005, seed=0).to_csv(path, index=False)
     assert _imported("fit", str(path), "--bootstrap", "20") & {*HEAVY, *SLOW_SCIPY} - {"scipy"} == set()
+
+
+def test_fit_without_bootstrap_imports_no_scipy_and_no_http_client(tmp_path):
+    """The profile-likelihood threshold needs no scipy.special (~0.1 s to import) and a local data set no urllib."""
+    n, d = sweep_grid(np.geomspace(1e7, 1e9, 4), [5, 20, 80])
+    path = tmp_path / "runs.csv"
+    simulate("chinchilla", {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}, N=n, D=d,
+             noise=0.005, seed=0).to_csv(path, index=False)
+    assert "scipy" not in _imported("fit", str(path), "--bootstrap", "0")
+    path.rename(tmp_path / "df.csv")    # the local copy of the 'kyo' data set
+    modules = _imported("fit", "--dataset", "kyo", "--data-dir", str(tmp_path), "--bootstrap", "0")
+    assert "scipy" not in modules and "urllib.request" not in modules
 
 
 def test_status_imports_no_torch(sweep_file, tmp_path):

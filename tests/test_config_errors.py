@@ -162,3 +162,20 @@ def test_huge_size_list_fails_fast(tmp_path, capsys):
     code, err = _run_cli(["plan", str(path)], capsys)
     assert code == 2 and "model.sizes" in err
     assert time.perf_counter() - start < 10
+
+
+def test_loaders_import_from_harness_config_in_any_order():
+    """The YAML loaders live in harness.config_io and stay importable from harness.config, whichever loads first."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    probe = ("import harness.config_io as io\nfrom harness.config import load_sweep, load_sweep_or_name, parse_sweep\n"
+             "assert (load_sweep, load_sweep_or_name, parse_sweep) == (io.load_sweep, io.load_sweep_or_name, "
+             "io.parse_sweep)\nimport harness.config as c\nassert not hasattr(c, 'no_such_name')")
+    for first in ("", "import harness.config\n"):
+        done = subprocess.run([sys.executable, "-c", first + probe], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+        assert done.returncode == 0, done.stderr

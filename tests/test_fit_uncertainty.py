@@ -84,6 +84,23 @@ def test_unidentified_floor_gets_a_one_sided_profile_bound_and_no_interval():
     assert out["identified"] == fit.identified and out["profile_bounds"]["E"] == [None, high]
 
 
+def test_profile_walks_on_two_processes_give_the_numbers_of_one():
+    """The profile's walks are dealt to forked workers: every bound, both sides of every parameter, as in one process
+    (the nine-run design has an unbounded side, so the reassembly order matters)."""
+    from harness.fit.estimate import Objective, Problem
+    from harness.fit.laws import get_law
+    from harness.fit.profile import profile_bounds
+
+    table, law = _nine_runs(), get_law("chinchilla")
+    problem = Problem(law, {"N": table["N"].to_numpy(), "D": table["D"].to_numpy()}, table["loss"].to_numpy(),
+                      Objective())
+    theta = law.from_natural(fit_law(table, profile=False, starts=GRID_TRUE).params)
+    args = (problem, theta, np.ones(len(table)), np.full(5, 0.05))
+    one, two = profile_bounds(*args, workers=1), profile_bounds(*args, workers=2)
+    assert two.bounds == one.bounds and two.threshold == one.threshold
+    assert [None in sides for sides in one.bounds] == [False, False, True, False, False]   # E: (theta order a b e α β)
+
+
 def test_well_designed_sweep_identifies_everything():
     n, d = sweep_grid(np.geomspace(2e7, 2e9, 5))
     fit = fit_law(simulate("chinchilla", GRID_TRUE, N=n, D=d, noise=0.01, seed=3), starts=GRID_TRUE)

@@ -6,7 +6,6 @@ upstream file, e.g. ../shared/external/epoch_chinchilla) and never touch the net
 from __future__ import annotations
 
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -71,6 +70,8 @@ def cache_dir() -> Path:
 
 
 def _fetch(dataset: Dataset, target: Path) -> None:
+    import urllib.request  # here: reading a cached or local copy (--data-dir) needs no HTTP client
+
     if not dataset.url.endswith(".csv"):
         raise ConfigError(f"dataset {dataset.name}: {dataset.note}")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -103,19 +103,23 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
         idx = np.flatnonzero(~done)
         if not len(idx):
             break
-        w_idx = _select(w, idx)
-        both = _newton_step(np.tile(grad[idx], (2, 1)), curvature[:, idx].reshape(-1, q, q),
-                            np.tile(lam[idx], 2), np.tile(theta[idx], (2, 1)), problem.lower, problem.upper)
-        trials = np.split(both, 2)
-        values = np.split(problem.value(both, w_idx if w.ndim == 1 else np.concatenate([w_idx, w_idx])), 2)
-        pick = values[1] < values[0]
-        trial, new = np.where(pick[:, None], trials[1], trials[0]), np.where(pick, values[1], values[0])
+        w_idx, m = _select(w, idx), len(idx)
+        grad_i, theta_i, lam_i = grad[idx], theta[idx], lam[idx]
+        both = _newton_step(np.concatenate([grad_i, grad_i]), curvature[:, idx].reshape(-1, q, q),
+                            np.concatenate([lam_i, lam_i]), np.concatenate([theta_i, theta_i]), problem.lower,
+                            problem.upper)
+        values = problem.value(both, w_idx if w.ndim == 1 else np.concatenate([w_idx, w_idx]))
+        pick = values[m:] < values[:m]
+        trial, new = np.where(pick[:, None], both[m:], both[:m]), np.where(pick, values[m:], values[:m])
         ok = new < value[idx]
         iters[idx] += 1
-        small = ok & (((value[idx] - new) <= ftol * np.abs(new)) | (np.abs(trial - theta[idx]).max(1) <= xtol))
-        stuck = ~ok & (lam[idx] > 1e10)
-        failed = stuck & ~_stationary(grad[idx], theta[idx], value[idx], problem.lower, problem.upper)
-        lam[idx] = np.where(ok, np.maximum(lam[idx] / 5, 1e-12), lam[idx] * 10)
+        small = ok & (((value[idx] - new) <= ftol * np.abs(new)) | (np.abs(trial - theta_i).max(1) <= xtol))
+        stuck = ~ok & (lam_i > 1e10)
+        failed = stuck.copy()
+        if stuck.any():    # a stuck row has converged if its projected gradient is negligible
+            failed[stuck] = ~_stationary(grad_i[stuck], theta_i[stuck], value[idx[stuck]], problem.lower,
+                                         problem.upper)
+        lam[idx] = np.where(ok, np.maximum(lam_i / 5, 1e-12), lam_i * 10)
         theta[idx[ok]], value[idx[ok]] = trial[ok], new[ok]
         moved = idx[ok & ~small]                       # rows that just converged need no new derivatives
         if len(moved):
@@ -138,13 +142,13 @@ def distinct_optima(sol: Solution, k: int = 4, rtol: float = 1e-3) -> np.ndarray
     each, so that a degenerate best optimum does not trap them all; [m, q], m >= 1."""
     ok = np.flatnonzero(sol.converged & np.isfinite(sol.value))
     order = ok[np.argsort(sol.value[ok], kind="stable")] if len(ok) else np.array([int(np.argmin(sol.value))])
+    candidates = sol.theta[order]
+    fresh = np.ones(len(order), bool)              # differs from every optimum kept so far
     kept: list[np.ndarray] = []
-    for i in order:
-        theta = sol.theta[i]
-        if all(np.any(np.abs(theta - t) > rtol * np.maximum(1.0, np.abs(t))) for t in kept):
-            kept.append(theta)
-            if len(kept) == k:
-                break
+    while len(kept) < k and fresh.any():
+        t = candidates[int(np.argmax(fresh))]      # the best candidate still fresh
+        kept.append(t)
+        fresh &= np.any(np.abs(candidates - t) > rtol * np.maximum(1.0, np.abs(t)), axis=1)
     return np.array(kept)
 
 

@@ -372,7 +372,7 @@ def _identification(problem, theta, basins, w, cov, draws, free_names, options) 
         scale = np.sqrt(np.clip(np.diag(cov), 0, None))
     else:
         scale = np.full(len(theta), np.nan)
-    prof = profile_bounds(problem, theta, w, scale, basins, options["ci_level"])
+    prof = profile_bounds(problem, theta, w, scale, basins, options["ci_level"], options["workers"])
     identified = {name: bool(ok) for name, ok in zip(free_names, prof.identified)}
     bounds = {name: _natural_bounds(problem, theta, j, name, prof.bounds[j])
               for j, name in enumerate(free_names) if not identified[name]}

@@ -12,7 +12,18 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
+
+_CONTROLLER: list = []   # one ThreadpoolController, made on first use: each one scans the loaded libraries (~1 ms)
+
+
+def _blas_limited():
+    """A context holding BLAS to one thread (``threadpool_limits(1, "blas")`` without re-scanning the process's
+    libraries on every call: a profile-likelihood fit makes a few dozen calls). Libraries are found at first use,
+    after numpy has loaded its BLAS."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 def _child(send, function: Callable, piece: tuple) -> None:
@@ -50,7 +61,7 @@ def _forked(function: Callable, pieces: list) -> list:
 
 def map_pieces(function: Callable, pieces: list) -> list:
     """``[function(*piece) for piece in pieces]``, the pieces run in parallel (processes on Linux, else threads)."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_limited():
         if len(pieces) == 1:
             return [function(*pieces[0])]
         if sys.platform.startswith("linux") and not multiprocessing.current_process().daemon:

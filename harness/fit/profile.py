@@ -11,12 +11,13 @@ before the parameter's bound is not identified: the data set no limit there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Optional
 
 import numpy as np
-from scipy.special import fdtri
-
+from harness.fit.distributions import f_quantile
 from harness.fit.estimate import Problem, multistart
+from harness.fit.parallel import map_pieces
 
 MAX_STEPS = 24          # doublings per side: from 1e-3 x the scale to beyond any law's bounds
 
@@ -81,20 +82,32 @@ def _side(problem, j, theta_hat, basins, weights, base, s2, threshold, step, sig
     return None
 
 
+def _sides(problem, theta_hat, starts, weights, base, s2, threshold, walks: list) -> list:
+    """``_side`` for each (coordinate, first step, direction) of ``walks``, in order."""
+    return [_side(problem, j, theta_hat, starts, weights, base, s2, threshold, step, sign) for j, step, sign in walks]
+
+
 def profile_bounds(problem: Problem, theta_hat: np.ndarray, weights: np.ndarray, scale: np.ndarray,
-                   basins: Optional[np.ndarray] = None, level: float = 0.95) -> Profile:
+                   basins: Optional[np.ndarray] = None, level: float = 0.95, workers: int = 2) -> Profile:
     """Profile-likelihood bounds of every free theta coordinate (see the module docstring for the calibration).
 
     ``scale``: a first step per coordinate (a standard error, or any rough size where none is known); ``basins``:
-    distinct optima of the full fit to start the first refits from."""
+    distinct optima of the full fit to start the first refits from. The walks (two per coordinate, independent)
+    are dealt round-robin to ``workers`` pieces run in parallel (``harness.fit.parallel``): the same numbers as one
+    after the other."""
     n, q = len(problem.y), problem.n_free
     base = float(_ssr(problem, theta_hat[None, :], weights)[0])
     s2 = max(base / max(n - q, 1), 1e-300)
-    threshold = float(fdtri(1, max(n - q, 1), level))
+    threshold = f_quantile(level, 1, max(n - q, 1))
     starts = np.vstack([theta_hat[None, :]] + ([basins] if basins is not None else []))
-    bounds = []
+    walks = []
     for j in range(q):
         step = float(scale[j]) if np.isfinite(scale[j]) and scale[j] > 0 else 1e-3 * max(1.0, abs(theta_hat[j]))
-        bounds.append([_side(problem, j, theta_hat, starts, weights, base, s2, threshold, step, sign)
-                       for sign in (-1.0, 1.0)])
-    return Profile(bounds, threshold)
+        walks += [(j, step, sign) for sign in (-1.0, 1.0)]
+    parts = max(1, min(workers, len(walks)))
+    pieces = [(walks[i::parts],) for i in range(parts)]
+    found = map_pieces(partial(_sides, problem, theta_hat, starts, weights, base, s2, threshold), pieces)
+    ends = [None] * len(walks)
+    for i, values in enumerate(found):
+        ends[i::parts] = values
+    return Profile([ends[2 * j:2 * j + 2] for j in range(q)], threshold)

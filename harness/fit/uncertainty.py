@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from harness.fit.estimate import Problem, multistart
 
@@ -90,6 +89,8 @@ def bca_ci(draws: np.ndarray, estimate: float, jackknife: np.ndarray, level: flo
     """Bias-corrected and accelerated percentile interval (Efron 1987; Davison & Hinkley 1997, 5.3.2) of one
     quantity: bias correction z0 from the share of draws below ``estimate``, acceleration from the jackknife
     values' skewness."""
+    from scipy.special import ndtr, ndtri  # here: a fit without bootstrap (``harness fit``) skips scipy's import
+
     draws = np.asarray(draws, float)
     draws = draws[np.isfinite(draws)]
     if len(draws) < 2:

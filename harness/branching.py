@@ -86,6 +86,13 @@ def trained_tokens(spec: RunSpec) -> int:
     return (spec.steps - spec.branch_step) * spec.batch_size * spec.context_length
 
 
+def longest_first(specs: list[RunSpec]) -> list[RunSpec]:
+    """The specs by descending training cost (N_total × tokens it trains itself), ties in plan order: every worker
+    goes through the same list, so the largest trunk starts first and stops being the sweep's critical path
+    (the longest-processing-time rule); branches still wait for their trunk's branch point."""
+    return sorted(specs, key=lambda s: -s.N_total * trained_tokens(s))
+
+
 def branch_plan_table(specs: list[RunSpec]) -> pd.DataFrame:
     """:func:`harness.plan.plan_table` plus each run's role, the trunk step it starts from and its own tokens."""
     table = plan_table(specs)
@@ -236,7 +243,7 @@ def branch_worker_loop(specs: list[RunSpec], root: Path, options, poll_s: float 
     from harness.claims import new_owner_id
     from harness.sweep import SweepOutcome, run_one
 
-    owner, final, by_id, pending = new_owner_id(), {}, {s.run_id: s for s in specs}, list(specs)
+    owner, final, by_id, pending = new_owner_id(), {}, {s.run_id: s for s in specs}, longest_first(specs)
     bar = tqdm(total=len(specs), desc=f"sweep {Path(root).name}", unit="run", position=0,
                disable=None if options.train.progress else True)
     while pending:

@@ -76,6 +76,16 @@ def report_holdout(table: pd.DataFrame, bootstrap: int, convention: str) -> bool
     return worst < HOLDOUT_TARGET
 
 
+def print_grid(table: pd.DataFrame) -> None:
+    """The measured losses as an N x D grid, each with its distance to the eval-set floor."""
+    floor = float(table["floor"].iloc[0])
+    grid = table.pivot_table(index="N_nonembed", columns="D", values="loss", aggfunc="mean")
+    print(f"test loss (nats/token) [loss - floor], rows N_nonembed, columns D; floor {floor:.4f}")
+    print(" " * 10 + "".join(f"{d / 1e6:>16.1f}M" for d in grid.columns))
+    for n, row in grid.iterrows():
+        print(f"{n:>10,}" + "".join(f"{v:>9.4f} [{v - floor:.3f}]" for v in row))
+
+
 def _n_column(convention: str) -> str:
     return {"total": "N_total", "non_embedding": "N_nonembed", "with_head": "N_with_head"}[convention]
 
@@ -93,6 +103,7 @@ def main() -> None:
         raise SystemExit("records need one known eval-set floor (a synthetic sweep with one eval set)")
     print(f"{args.records}: {len(table)} done runs, N {table['N_total'].min()}..{table['N_total'].max()}, "
           f"D {table['D'].min()}..{table['D'].max()}")
+    print_grid(table)
     ok_e = report_fit(table, _fit(table, args.bootstrap, args.n_convention))
     ok_h = report_holdout(table, args.bootstrap, args.n_convention)
     print(f"verdict                  E target {'met' if ok_e else 'missed'}; hold-out target {'met' if ok_h else 'missed'}")

@@ -81,12 +81,14 @@ class SweepOutcome:
     lost_workers: int = 0  # worker processes that died (killed) before reporting
 
     def merge(self, other: "SweepOutcome") -> "SweepOutcome":
-        """Combine the outcomes of two sibling workers. A run one found busy because the other trained, skipped
-        or failed it is not busy elsewhere (it counts once, where it was dealt with)."""
-        handled = set(self.trained + other.trained + self.skipped + other.skipped + self.failed + other.failed)
+        """Combine the outcomes of two sibling workers. A run one found busy, or already done, because the other
+        trained or failed it counts once, where it was dealt with: 'already done' and 'busy elsewhere' mean
+        before this sweep and outside it."""
+        trained, failed = self.trained + other.trained, self.failed + other.failed
+        skipped = list(dict.fromkeys(r for r in self.skipped + other.skipped if r not in set(trained + failed)))
+        handled = set(trained + failed + skipped)
         busy = list(dict.fromkeys(r for r in self.busy + other.busy if r not in handled))
-        return SweepOutcome(self.trained + other.trained, self.skipped + other.skipped, busy,
-                            self.failed + other.failed, self.lost_workers + other.lost_workers)
+        return SweepOutcome(trained, skipped, busy, failed, self.lost_workers + other.lost_workers)
 
 
 def _apply_worker_env(options: WorkerOptions) -> None:

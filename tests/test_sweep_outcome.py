@@ -25,3 +25,9 @@ def test_branch_workers_start_the_largest_trunk_first():
     assert not ordered[0].branch_of and ordered[0].N_total == max(s.N_total for s in specs)
     costs = [s.N_total * (s.steps - s.branch_step) for s in ordered]
     assert costs == sorted(costs, reverse=True) and sorted(s.run_id for s in ordered) == sorted(s.run_id for s in specs)
+
+
+def test_trunk_a_sibling_trained_is_not_already_done():
+    """Branch workers meet a trunk their sibling finished: it was trained by this sweep, not done before it."""
+    merged = SweepOutcome(trained=["trunk"], skipped=["old"]).merge(SweepOutcome(trained=["b"], skipped=["trunk", "old"]))
+    assert merged.trained == ["trunk", "b"] and merged.skipped == ["old"]

@@ -40,6 +40,17 @@ def _fit(table: pd.DataFrame, bootstrap: int, convention: str) -> dict:
         return fit_law(table, law="chinchilla", bootstrap=bootstrap, n_convention=convention).to_dict()
 
 
+def _coverage(fit: dict, floor: float, covered: bool) -> str:
+    """'yes'/'NO' for a two-sided CI; for a not-identified E, whether its one-sided profile bound holds the floor
+    (which is not the target: the target needs E identified)."""
+    if "E" in (fit.get("ci") or {}):
+        return "yes" if covered else "NO"
+    low, high = (fit.get("profile_bounds") or {}).get("E", [None, None])
+    inside = (low is None or low <= floor) and (high is None or floor <= high)
+    return (f"NO two-sided CI (E not identified); the profile bound{'s' if low and high else ''} "
+            f"{'hold' if inside else 'exclude'}{'' if low and high else 's'} the floor")
+
+
 def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     """Print E (free) against the eval-set floor, α and β; True when the E targets are met."""
     floor, floor_se = float(table["floor"].iloc[0]), float(table["floor_se"].iloc[0])
@@ -52,7 +63,7 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     print(f"eval-set floor (exact)   {floor:.4f} ± {floor_se:.4f} (SE across eval windows); "
           f"expected floor {float(table['floor_expected'].iloc[0]):.4f}")
     print(f"|ΔE| / floor             {rel:.2%}  (target < {E_TARGET:.0%}: {'met' if rel < E_TARGET else 'MISSED'}); "
-          f"CI covers the floor: {'yes' if covered else 'NO'}")
+          f"CI covers the floor: {_coverage(fit, floor, covered)}")
     print(f"alpha, 95% CI            {_interval(fit, 'alpha')}")
     print(f"beta,  95% CI            {_interval(fit, 'beta')}")
     for note in fit["warnings"]:
@@ -101,6 +112,8 @@ def main() -> None:
     table = table[table["status"] == "done"].reset_index(drop=True)
     if table["floor"].isna().any() or table["floor"].nunique() != 1:
         raise SystemExit("records need one known eval-set floor (a synthetic sweep with one eval set)")
+    if len(table) < 6:
+        raise SystemExit(f"{args.records}: {len(table)} done runs; the validation needs at least 6 (a fit and a hold-out)")
     print(f"{args.records}: {len(table)} done runs, N {table['N_total'].min()}..{table['N_total'].max()}, "
           f"D {table['D'].min()}..{table['D'].max()}")
     print_grid(table)

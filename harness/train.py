@@ -32,6 +32,7 @@ from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
 from harness.schedule import lr_factor, warmup_steps
+from harness.step import backward, clip_grad_norm, fused_adamw_supported, step_and_zero
 from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json, read_metrics
 from harness.tracking import Progress, Tracker
 
@@ -130,13 +131,13 @@ def _train_step(ctx: "_Run", step: int) -> float:
     for i, chunk in enumerate(chunks):
         sync = i == len(chunks) - 1
         with (acc.no_sync(ctx.model) if not sync else nullcontext()):
-            loss = _loss(ctx.model, _to_tensor(ctx.train_windows[np.sort(chunk)], acc.device)) / len(chunks)
-            acc.backward(loss)
+            loss = _loss(ctx.model, _to_tensor(ctx.train_windows[np.sort(chunk)], acc.device))
+            loss = loss / len(chunks) if len(chunks) > 1 else loss
+            backward(acc, loss)
         total += loss.detach()
     if spec.optimizer.grad_clip > 0:
-        acc.clip_grad_norm_(ctx.model.parameters(), spec.optimizer.grad_clip)
-    ctx.optimizer.step()
-    ctx.optimizer.zero_grad(set_to_none=True)
+        clip_grad_norm(acc, list(ctx.model.parameters()), spec.optimizer.grad_clip)
+    step_and_zero(acc, ctx.optimizer)
     return float(acc.reduce(total, reduction="mean"))
 
 
@@ -172,7 +173,7 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
     model = build_model(spec.family, spec.shape, spec.vocab_size, spec.context_length)
     opt = spec.optimizer
     optimizer = torch.optim.AdamW(_param_groups(model, opt.weight_decay), lr=spec.lr, betas=(opt.beta1, opt.beta2),
-                                  eps=opt.eps, fused=accelerator.device.type == "cuda")
+                                  eps=opt.eps, fused=fused_adamw_supported(accelerator.device))
     state = load_checkpoint(start_checkpoint(spec, run_dir), model, optimizer)  # a branch: its trunk's point
     model, optimizer = accelerator.prepare(model, optimizer)
     if spec.compile:

@@ -34,6 +34,7 @@ from harness.provenance import device_name, git_commit, library_versions, peak_f
 from harness.schedule import lr_factor, warmup_steps
 from harness.step import backward, clip_grad_norm, fused_adamw_supported, step_and_zero
 from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json, read_metrics
+from harness.threads import run_thread_count, torch_threads
 from harness.tracking import Progress, Tracker
 
 
@@ -50,6 +51,9 @@ class TrainOptions:
     keep_checkpoint: bool = False  # keep checkpoint.pt after the run finishes
     heartbeat: Optional[Callable[[], None]] = None  # called every step (renews a claim's lease)
     commit: Optional[Callable[[], ContextManager]] = None  # held around writing result.json (raises: claim lost)
+    # CPU: train with this many torch threads instead of the spec's cpu_threads (0: the spec's). The one setting here
+    # that changes the loss, so it is recorded as threads_override in result.json (harness run --threads)
+    threads_override: int = 0
 
 
 def _accelerator(precision: str) -> Accelerator:
@@ -194,7 +198,15 @@ def _log_interval(spec: RunSpec, options: TrainOptions) -> int:
 
 
 def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) -> dict:
-    """Train one run, writing spec.json, metrics.jsonl, checkpoints and finally result.json into run_dir."""
+    """Train one run, writing spec.json, metrics.jsonl, checkpoints and finally result.json into run_dir.
+
+    On CPU it trains with the spec's ``cpu_threads`` torch threads (or ``options.threads_override``) whatever the
+    process had, so its loss does not depend on the worker layout; the process's count is restored afterwards."""
+    with torch_threads(run_thread_count(spec.cpu_threads, options.threads_override)):
+        return _train(spec, run_dir, options)
+
+
+def _train(spec: RunSpec, run_dir: Path, options: TrainOptions) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ctx, corpus, state = _setup(spec, run_dir, options)
@@ -245,6 +257,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
     result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - counted_from,
                      final_eval if step == spec.steps else None)
     result["resumed_from_step"] = start_step
+    result["threads_override"] = (options.threads_override or None) if acc.device.type == "cpu" else None
     result.update(role_fields(spec))
     if main:
         _finish_files(ctx, run_dir, result, options, corpus)

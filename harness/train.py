@@ -24,6 +24,7 @@ from accelerate.state import AcceleratorState, GradientState
 from harness.branching import branch_point_path, role_fields, seed_branch_metrics, start_checkpoint
 from harness.calibration import CalibrationAccumulator, eval_calibration_floor
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
+from harness.cpualloc import keep_freed_memory
 from harness.curves import curve_summary, train_eval_sample
 from harness.datawall import repetition_fields, unique_windows
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
@@ -173,6 +174,8 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
         raise ValueError(f"batch of {spec.batch_size} sequences does not split over "
                          f"{accelerator.num_processes} processes × {spec.grad_accum} micro-batches")
     corpus = load_corpus(spec.data, options.cache_root or run_dir.parent.parent / ".cache" / "tokens")
+    if accelerator.device.type == "cpu":
+        keep_freed_memory()  # no page faults on activations every step (harness.cpualloc)
     torch.manual_seed(spec.seed)
     model = build_model(spec.family, spec.shape, spec.vocab_size, spec.context_length)
     opt = spec.optimizer

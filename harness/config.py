@@ -288,6 +288,12 @@ class TrainingConfig(Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], max_length=MAX_LIST, description="Seeds (0 ≤ seed < 2**32); each gives its own run.")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU.")
     compile: bool = Field(False, description="torch.compile the model (GPU).")
+    cpu_threads: int = Field(
+        1, ge=1, le=1024, json_schema_extra=IN_ID_UNLESS_DEFAULT,
+        description="torch threads of every CPU run, whatever --workers says: CPU reductions (LayerNorm, matmul, "
+        "norm sums) add up in an order set by the thread count, so a run's loss depends on it (up to 0.03 nats at "
+        "quickstart sizes); fixing it per run makes the result independent of the worker layout (--workers auto "
+        "starts cores // cpu_threads processes). In the run id only when not 1. GPU runs ignore it.")
     eval_interval: int = Field(0, ge=0, description="Steps between interim evals (0: only at the end).")
     train_eval: bool = Field(False, description="Also score a fixed train sample (as many windows as the test set, from the windows the run trains on) at every eval: train_eval_loss beside the test loss, over-fitting detected; doubles eval time.")
     checkpoint_interval: int = Field(200, ge=1, description="Steps between atomic checkpoints.")

@@ -74,6 +74,9 @@ class RunSpec(Strict):
                              description="Cooldown branch: the trunk step it starts from (its cooldown's first).")
     unique_tokens: Optional[int] = Field(None, json_schema_extra=IN_ID_UNLESS_DEFAULT,
                                          description="Cap on unique training tokens U (data.unique_tokens); None: the whole corpus.")
+    cpu_threads: int = Field(1, ge=1, json_schema_extra=IN_ID_UNLESS_DEFAULT,
+                             description="torch threads this run trains with on CPU (training.cpu_threads): CPU sums "
+                             "depend on the thread count, so it is part of the run, not of the worker layout.")
 
     @property
     def shape(self) -> ModelShape:
@@ -257,6 +260,7 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
                 spike_factor=t.spike_factor, eval_batch_sequences=t.eval_batch_sequences,
                 eval_interval=t.eval_interval, train_eval=t.train_eval, checkpoint_interval=t.checkpoint_interval, budget=label,
                 lr_multiplier=mult, hparam_rule="" if t.hparams.rule == "none" else t.hparams.rule,
+                cpu_threads=t.cpu_threads,
             )
             spec = spec.model_copy(update={"run_id": make_run_id(spec)})
             specs.setdefault(spec.run_id, spec)

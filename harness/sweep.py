@@ -25,6 +25,7 @@ from harness.errors import ConfigError
 from harness.config import SweepConfig
 from harness.plan import RunSpec, expand, planned_runs
 from harness.store import read_json, read_result, sweep_dir
+from harness.threads import cpu_processes, plan_cpu_threads
 
 if TYPE_CHECKING:
     from harness.train import TrainOptions
@@ -41,7 +42,7 @@ class WorkerOptions:
 
     train: "TrainOptions" = field(default_factory=_default_train_options)
     lease_s: float = 300.0  # a claim not renewed within this many seconds (owner's clock) is taken over
-    threads: int = 0  # torch threads per worker; 0 leaves torch's default
+    threads: int = 0  # torch threads per worker process; 0 leaves torch's default (a CPU run trains with its cpu_threads)
     gpu: Optional[str] = None  # CUDA_VISIBLE_DEVICES for this worker
     heartbeat_s: float = HEARTBEAT_S  # seconds between claim renewals; the lease must exceed two of them
 
@@ -193,24 +194,26 @@ def _run_processes(jobs: list[tuple]) -> SweepOutcome:
         raise
 
 
-def worker_plan(workers: int, cpu_count: int, gpus: int) -> list[tuple[int, Optional[str]]]:
-    """(threads, CUDA_VISIBLE_DEVICES) per worker: one GPU each when GPUs exist, else split the cores."""
+def worker_plan(workers: int, cpu_count: int, gpus: int, cpu_threads: int = 1) -> list[tuple[int, Optional[str]]]:
+    """(threads, CUDA_VISIBLE_DEVICES) per worker: one GPU each when GPUs exist (the cores split between them),
+    else ``cpu_threads`` each: the runs' own count (``training.cpu_threads``), which ``train`` uses anyway."""
     if gpus:
         return [(max(1, cpu_count // workers), str(i % gpus)) for i in range(workers)]
-    return [(max(1, cpu_count // workers), None) for _ in range(workers)]
+    return [(cpu_threads, None) for _ in range(workers)]
 
 
 def auto_workers(specs: list[RunSpec], cpu_count: int, gpus: int) -> int:
     """How many local workers ``--workers auto`` starts for this plan.
 
-    GPU: one per GPU (never more than there are runs). CPU: one single-thread process per core, since
-    independent runs in parallel beat one run split over threads at every size measured on 2 cores
-    (two 1-thread processes gave 1.6x one 2-thread process at 0.1M parameters, 1.2x at 0.8M: small
-    matmuls do not scale across threads, runs do); with fewer runs than cores, the spare cores become
-    threads (``worker_plan`` splits them).
+    GPU: one per GPU (never more than there are runs). CPU: ``cores // cpu_threads`` processes (at most one per
+    run); every run trains with its own ``training.cpu_threads`` anyway, so the layout never changes a loss. The
+    default of 1 gives one single-thread process per core, also the fastest layout measured on 2 cores (two
+    1-thread processes: 1.6x one 2-thread process at 0.1M parameters, 1.2x at 0.8M).
     """
     runs = max(1, len(specs))
-    return max(1, min(gpus, runs)) if gpus else max(1, min(cpu_count, runs))
+    if gpus:
+        return max(1, min(gpus, runs))
+    return cpu_processes(cpu_count, plan_cpu_threads(specs), runs)
 
 
 def run_sweep(sweep: SweepConfig, results_root: Path, workers: Union[int, str] = 1,
@@ -233,12 +236,12 @@ def run_sweep(sweep: SweepConfig, results_root: Path, workers: Union[int, str] =
         pending = [s for s in specs if read_result(root / s.run_id) is None]
         workers = auto_workers(pending, cores, gpus)
         if workers == 1 and not options.threads:
-            options = replace(options, threads=worker_plan(1, cores, gpus)[0][0])
+            options = replace(options, threads=worker_plan(1, cores, gpus, plan_cpu_threads(specs))[0][0])
     try:
         with sigterm_unwinds():
             if workers <= 1:
                 return worker_loop(specs, root, options)
-            plans = worker_plan(workers, cores, gpus)
+            plans = worker_plan(workers, cores, gpus, plan_cpu_threads(specs))
             jobs = [(specs, root, replace(options, threads=t, gpu=g, train=replace(options.train, progress=False)))
                     for t, g in plans]
             return _run_processes(jobs)

@@ -24,6 +24,7 @@ from accelerate.state import AcceleratorState, GradientState
 from harness.branching import branch_point_path, role_fields, seed_branch_metrics, start_checkpoint
 from harness.calibration import CalibrationAccumulator, eval_calibration_floor
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
+from harness.cpualloc import keep_freed_memory
 from harness.curves import curve_summary, train_eval_sample
 from harness.datawall import repetition_fields, unique_windows
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
@@ -32,7 +33,9 @@ from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
 from harness.schedule import lr_factor, warmup_steps
+from harness.step import backward, clip_grad_norm, fused_adamw_supported, step_and_zero
 from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json, read_metrics
+from harness.threads import run_thread_count, torch_threads
 from harness.tracking import Progress, Tracker
 
 
@@ -49,6 +52,9 @@ class TrainOptions:
     keep_checkpoint: bool = False  # keep checkpoint.pt after the run finishes
     heartbeat: Optional[Callable[[], None]] = None  # called every step (renews a claim's lease)
     commit: Optional[Callable[[], ContextManager]] = None  # held around writing result.json (raises: claim lost)
+    # CPU: train with this many torch threads instead of the spec's cpu_threads (0: the spec's). The one setting here
+    # that changes the loss, so it is recorded as threads_override in result.json (harness run --threads)
+    threads_override: int = 0
 
 
 def _accelerator(precision: str) -> Accelerator:
@@ -130,13 +136,13 @@ def _train_step(ctx: "_Run", step: int) -> float:
     for i, chunk in enumerate(chunks):
         sync = i == len(chunks) - 1
         with (acc.no_sync(ctx.model) if not sync else nullcontext()):
-            loss = _loss(ctx.model, _to_tensor(ctx.train_windows[np.sort(chunk)], acc.device)) / len(chunks)
-            acc.backward(loss)
+            loss = _loss(ctx.model, _to_tensor(ctx.train_windows[np.sort(chunk)], acc.device))
+            loss = loss / len(chunks) if len(chunks) > 1 else loss
+            backward(acc, loss)
         total += loss.detach()
     if spec.optimizer.grad_clip > 0:
-        acc.clip_grad_norm_(ctx.model.parameters(), spec.optimizer.grad_clip)
-    ctx.optimizer.step()
-    ctx.optimizer.zero_grad(set_to_none=True)
+        clip_grad_norm(acc, list(ctx.model.parameters()), spec.optimizer.grad_clip)
+    step_and_zero(acc, ctx.optimizer)
     return float(acc.reduce(total, reduction="mean"))
 
 
@@ -169,11 +175,13 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
         raise ValueError(f"batch of {spec.batch_size} sequences does not split over "
                          f"{accelerator.num_processes} processes × {spec.grad_accum} micro-batches")
     corpus = load_corpus(spec.data, options.cache_root or run_dir.parent.parent / ".cache" / "tokens")
+    if accelerator.device.type == "cpu":
+        keep_freed_memory()  # no page faults on activations every step (harness.cpualloc)
     torch.manual_seed(spec.seed)
     model = build_model(spec.family, spec.shape, spec.vocab_size, spec.context_length)
     opt = spec.optimizer
     optimizer = torch.optim.AdamW(_param_groups(model, opt.weight_decay), lr=spec.lr, betas=(opt.beta1, opt.beta2),
-                                  eps=opt.eps, fused=accelerator.device.type == "cuda")
+                                  eps=opt.eps, fused=fused_adamw_supported(accelerator.device))
     state = load_checkpoint(start_checkpoint(spec, run_dir), model, optimizer)  # a branch: its trunk's point
     model, optimizer = accelerator.prepare(model, optimizer)
     if spec.compile:
@@ -195,7 +203,15 @@ def _log_interval(spec: RunSpec, options: TrainOptions) -> int:
 
 
 def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) -> dict:
-    """Train one run, writing spec.json, metrics.jsonl, checkpoints and finally result.json into run_dir."""
+    """Train one run, writing spec.json, metrics.jsonl, checkpoints and finally result.json into run_dir.
+
+    On CPU it trains with the spec's ``cpu_threads`` torch threads (or ``options.threads_override``) whatever the
+    process had, so its loss does not depend on the worker layout; the process's count is restored afterwards."""
+    with torch_threads(run_thread_count(spec.cpu_threads, options.threads_override)):
+        return _train(spec, run_dir, options)
+
+
+def _train(spec: RunSpec, run_dir: Path, options: TrainOptions) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ctx, corpus, state = _setup(spec, run_dir, options)
@@ -246,6 +262,7 @@ def train(spec: RunSpec, run_dir: Path, options: TrainOptions = TrainOptions()) 
     result = _result(ctx, corpus, status, reason, train_loss, elapsed, step - counted_from,
                      final_eval if step == spec.steps else None)
     result["resumed_from_step"] = start_step
+    result["threads_override"] = (options.threads_override or None) if acc.device.type == "cpu" else None
     result.update(role_fields(spec))
     if main:
         _finish_files(ctx, run_dir, result, options, corpus)

@@ -5,13 +5,17 @@ through a bare loop on the same transformers model (forward, cross-entropy, back
 through a plain PyTorch GPT of the same shape written here (``plain_gpt.py``: nanoGPT's layout, SDPA with
 ``is_causal``). Rounds are interleaved in one process so machine noise hits all alike; the table shows
 median tokens/s and the ratio harness / plain GPT (>= 1.0: the harness step is as fast as hand-written
-PyTorch) and, on a GPU, MFU. Usage: ``python scripts/bench_train.py [--steps 20] [--rounds 5]
-[--precision auto|bf16|fp32] [--compile]``.
+PyTorch) and, on a GPU, MFU. The harness tunes its process's allocator (``harness.cpualloc``: no page faults on
+activations), which the in-process references share; so in fp32 without ``--compile`` the plain GPT also runs in a
+child process with every default, as a stand-alone script would, interleaved the same way ("own-process plain",
+"vs it": harness / that). Usage: ``python scripts/bench_train.py [--steps 20] [--rounds 5]
+[--precision auto|bf16|fp32] [--compile] [--no-plain-process]``.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -28,7 +32,7 @@ from harness.provenance import peak_flops
 from harness.train import TrainOptions, _setup, _train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plain_gpt import PlainGPT, plain_step  # noqa: E402
+from plain_gpt import PlainGPT, plain_step, serve_steps  # noqa: E402
 
 SHAPES = [(2, 64, 128, 32), (4, 128, 256, 16), (6, 192, 256, 16)]  # n_layer, d_model, context, batch sequences
 
@@ -75,8 +79,30 @@ def _plain(spec, device: torch.device, compile_: bool):
     return (torch.compile(model) if compile_ else model), optimizer
 
 
-def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool, rounds: int = 5) -> dict:
-    """Median tokens/s of the harness step, the bare loop and the plain GPT for one shape (interleaved rounds)."""
+def _plain_process(spec, batches: list, device: torch.device):
+    """The plain GPT in a child process (default allocator and settings): a round runner and a closer."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    shape = spec.shape
+    dims = (spec.vocab_size, spec.context_length, shape.n_layer, shape.d_model, shape.n_head, shape.d_ff)
+    proc = ctx.Process(target=serve_steps, args=(child, dims, spec.lr, [b.cpu().numpy() for b in batches],
+                                                 torch.get_num_threads(), str(device)), daemon=True)
+    proc.start()
+
+    def round_time(first: int, steps: int) -> float:
+        parent.send((first, steps))
+        return parent.recv()
+
+    def close() -> None:
+        parent.send(None)
+        proc.join()
+    return round_time, close
+
+
+def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool, rounds: int = 5,
+                plain_process: bool = False) -> dict:
+    """Median tokens/s of the harness step, the bare loop and the plain GPT for one shape (interleaved rounds);
+    with ``plain_process`` also of the plain GPT in its own process (``plain_proc_tok_s``, ``vs_plain_proc``)."""
     spec = _spec(*shape, precision, compile_)
     with tempfile.TemporaryDirectory() as tmp:
         ctx, corpus, _ = _setup(spec, Path(tmp) / "sweep" / "run", TrainOptions(progress=False))
@@ -95,9 +121,17 @@ def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool, rounds
     for fn in runners.values():
         _time(fn, 3, device)  # warm-up (and compile)
     times = {name: [] for name in runners}
+    child = _plain_process(spec, batches, device) if plain_process and not (compile_ or autocast) else None
+    if child:
+        child[0](0, 3)
+        times["plain_proc"] = []
     for _ in range(rounds):
         for name, fn in runners.items():
             times[name].append(_time(fn, steps, device))
+        if child:
+            times["plain_proc"].append(child[0](0, steps))
+    if child:
+        child[1]()
     tokens = steps * spec.batch_size * spec.context_length
     tps = {name: tokens / statistics.median(t) for name, t in times.items()}
     ratios = [p / h for h, p in zip(times["harness"], times["plain"])]  # per round: same noise for both
@@ -106,7 +140,15 @@ def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool, rounds
             "harness_tok_s": tps["harness"], "bare_tok_s": tps["bare"], "plain_tok_s": tps["plain"],
             "vs_plain": statistics.median(ratios), "vs_bare": statistics.median(
                 b / h for h, b in zip(times["harness"], times["bare"])),
-            "mfu": spec.flops["full"] * tps["harness"] / peak if peak else None}
+            "mfu": spec.flops["full"] * tps["harness"] / peak if peak else None,
+            **_process_columns(times, tokens)}
+
+
+def _process_columns(times: dict, tokens: int) -> dict:
+    if "plain_proc" not in times:
+        return {}
+    return {"plain_proc_tok_s": tokens / statistics.median(times["plain_proc"]),
+            "vs_plain_proc": statistics.median(p / h for h, p in zip(times["harness"], times["plain_proc"]))}
 
 
 def _plain_step(model, optimizer, windows: torch.Tensor, autocast: bool) -> None:
@@ -123,6 +165,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--shapes", default="all", help="'all' or comma-separated indices into SHAPES")
+    parser.add_argument("--no-plain-process", action="store_true",
+                        help="skip the plain GPT in its own process (run by default in fp32 without --compile)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -130,12 +174,14 @@ def main() -> None:
     print(f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
           f"threads {torch.get_num_threads()}, precision {args.precision}, compile {args.compile}")
     print(f"{'shape':<24}{'N_total':>10}{'harness tok/s':>15}{'bare tok/s':>12}{'plain GPT tok/s':>17}"
-          f"{'vs bare':>9}{'vs plain':>10}{'MFU':>8}")
+          f"{'vs bare':>9}{'vs plain':>10}{'MFU':>8}{'own-process plain tok/s':>25}{'vs it':>8}")
     for shape in picked:
-        r = bench_shape(shape, args.steps, args.precision, args.compile, args.rounds)
+        r = bench_shape(shape, args.steps, args.precision, args.compile, args.rounds, not args.no_plain_process)
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
+        own = (f"{r['plain_proc_tok_s']:>25,.0f}{r['vs_plain_proc']:>7.2f}x" if "vs_plain_proc" in r
+               else f"{'-':>25}{'-':>8}")
         print(f"{r['shape']:<24}{r['N_total']:>10,}{r['harness_tok_s']:>15,.0f}{r['bare_tok_s']:>12,.0f}"
-              f"{r['plain_tok_s']:>17,.0f}{r['vs_bare']:>8.2f}x{r['vs_plain']:>9.2f}x{mfu:>8}")
+              f"{r['plain_tok_s']:>17,.0f}{r['vs_bare']:>8.2f}x{r['vs_plain']:>9.2f}x{mfu:>8}{own}")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,28 @@ def plain_step(model: PlainGPT, optimizer: torch.optim.Optimizer, windows: torch
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss.item()
+
+
+def serve_steps(conn, dims: tuple, lr: float, batches: list, threads: int, device: str) -> None:
+    """A plain GPT in its own process, with torch's and the C library's defaults (nothing the harness tunes).
+
+    ``dims`` = (vocab, context, n_layer, d_model, n_head, d_ff). Answers every request ``(first, steps)`` with the
+    wall time of that many steps on ``batches`` (numpy arrays, cycled); ``None`` ends it."""
+    import time
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    model = PlainGPT(*dims).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=dev.type == "cuda")
+    windows = [torch.from_numpy(b).to(dev) for b in batches]
+    while (request := conn.recv()) is not None:
+        first, steps = request
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for i in range(first, first + steps):
+            plain_step(model, optimizer, windows[i % len(windows)], 1.0)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        conn.send(time.perf_counter() - start)

@@ -38,6 +38,8 @@ BAD_OVERRIDES = [
     ({"training": {"lr": {"base": 0}}}, "training.lr.base"),
     ({"training": {"schedule": {"warmup_fraction": 1.5}}}, "warmup_fraction"),
     ({"training": {"precision": "fp8"}}, "training.precision"),
+    ({"training": {"cpu_threads": 0}}, "training.cpu_threads"),
+    ({"training": {"cpu_threads": "two"}}, "training.cpu_threads"),
     ({"training": {"batch_tokens": 256, "micro_batch_tokens": 48}}, "micro_batch_tokens"),
     ({"training": {"batch_tokens": "lots"}}, "training.batch_tokens"),
     ({"budgets": {"tokens": [1e12]}, "max_tokens_per_run": 1e9}, "max_tokens_per_run"),

@@ -72,6 +72,8 @@ def test_same_owner_takes_its_claim_back_and_the_old_incarnation_loses(tmp_path)
 
 
 def test_two_workers_train_each_run_once_with_the_sequential_losses(sweep_file, tmp_path):
+    """--workers 2 (two 1-thread processes) and --workers 1 in a 2-thread process: bit-identical losses, since every
+    CPU run trains with its spec's cpu_threads (1), not with what the layout gives its process."""
     from harness import load_results
     from harness.config import load_sweep
     from harness.plan import expand
@@ -86,12 +88,15 @@ def test_two_workers_train_each_run_once_with_the_sequential_losses(sweep_file, 
     import torch
 
     threads = torch.get_num_threads()
-    try:  # same threads as each of the 2 workers (cores // 2): CPU matmul sums in a thread-dependent order
-        run_sweep(sweep, tmp_path / "seq", options=WorkerOptions(quiet.train, threads=max(1, (os.cpu_count() or 1) // 2)))
+    try:  # the old --workers 1 layout: one process with 2 threads
+        run_sweep(sweep, tmp_path / "seq", options=WorkerOptions(quiet.train, threads=2))
+        assert torch.get_num_threads() == 2  # the process keeps its own count after the runs
     finally:
         torch.set_num_threads(threads)
     a, b = load_results(tmp_path / "par" / "tiny"), load_results(tmp_path / "seq" / "tiny")
     assert list(a["run_id"]) == list(b["run_id"]) and list(a["loss"]) == list(b["loss"])
+    records = [json.loads(r.read_text()) for r in tmp_path.glob("*/tiny/*/result.json")]
+    assert len(records) == 8 and {r["threads"] for r in records} == {1}
 
 
 def _children(pid: int) -> list:
@@ -189,14 +194,20 @@ def test_stopping_a_two_worker_sweep_stops_the_workers_quietly_and_frees_their_r
 
 
 def test_workers_auto_uses_every_core_one_thread_each():
-    """CPU: one single-thread process per core; fewer runs than cores leave the spare cores as threads."""
+    """CPU: cores // cpu_threads processes (at most one per run), each with the runs' own thread count."""
+    from types import SimpleNamespace
+
     from harness.sweep import auto_workers, worker_plan
 
     nine, one = [object()] * 9, [object()]
     assert auto_workers(nine, cpu_count=2, gpus=0) == 2 and worker_plan(2, 2, 0) == [(1, None), (1, None)]
-    assert auto_workers(one, cpu_count=2, gpus=0) == 1 and worker_plan(1, 2, 0) == [(2, None)]
+    assert auto_workers(one, cpu_count=2, gpus=0) == 1 and worker_plan(1, 2, 0) == [(1, None)]  # no spare threads
+    two_threads = [SimpleNamespace(cpu_threads=2)] * 9
+    assert auto_workers(two_threads, cpu_count=2, gpus=0) == 1 and auto_workers(two_threads, cpu_count=16, gpus=0) == 8
+    assert auto_workers(two_threads, cpu_count=1, gpus=0) == 1 and worker_plan(8, 16, 0, 2) == [(2, None)] * 8
     assert auto_workers(nine, cpu_count=16, gpus=4) == 4 and auto_workers(one, cpu_count=16, gpus=4) == 1
     assert [g for _, g in worker_plan(4, 16, 4)] == ["0", "1", "2", "3"]
+    assert [t for t, _ in worker_plan(4, 16, 4, 2)] == [4] * 4  # GPU: cores split as before, cpu_threads unused
 
 
 def test_cli_workers_auto_is_passed_to_the_sweep():
@@ -205,20 +216,46 @@ def test_cli_workers_auto_is_passed_to_the_sweep():
     assert _parse_workers("auto")[0] == "auto" and _parse_workers("3")[0] == 3
 
 
-def test_thread_count_is_recorded_with_the_loss(sweep_file, tmp_path):
-    """A run trained with 1 and with 2 torch threads: same loss to float noise, and the layout on record."""
+def test_cpu_threads_is_a_property_of_the_run_not_of_the_process(sweep_file, tmp_path):
+    """A run trains with its spec's cpu_threads whatever its process has (bit-identical losses, threads on record);
+    training.cpu_threads: 2 is a different run (id) trained with 2 threads; --threads overrides it, on record."""
     import torch
     from harness.config import load_sweep
     from harness.plan import expand
     from harness.train import TrainOptions, train
 
     spec = expand(load_sweep(sweep_file({"budgets": {"tokens": [4096]}})))[0]
-    before, results = torch.get_num_threads(), {}
+    two = expand(load_sweep(sweep_file({"budgets": {"tokens": [4096]}, "training": {"cpu_threads": 2}})))[0]
+    assert spec.cpu_threads == 1 and two.cpu_threads == 2 and two.run_id != spec.run_id
+    quiet, before, results = TrainOptions(progress=False), torch.get_num_threads(), {}
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            results[threads] = train(spec, tmp_path / f"t{threads}" / "s" / spec.run_id, TrainOptions(progress=False))
+            results[threads] = train(spec, tmp_path / f"t{threads}" / "s" / spec.run_id, quiet)
+            assert torch.get_num_threads() == threads  # restored after the run
+        torch.set_num_threads(1)
+        results["two"] = train(two, tmp_path / "two" / "s" / two.run_id, quiet)
+        results["override"] = train(spec, tmp_path / "o" / "s" / spec.run_id, TrainOptions(progress=False,
+                                                                                           threads_override=2))
     finally:
         torch.set_num_threads(before)
-    assert results[1]["threads"] == 1 and results[2]["threads"] == 2
-    assert abs(results[1]["loss"] - results[2]["loss"]) < 1e-3
+    assert results[1]["loss"] == results[2]["loss"] and results[1]["threads"] == results[2]["threads"] == 1
+    assert results[1]["threads_override"] is None
+    assert results["two"]["threads"] == 2 and results["override"]["threads"] == 2
+    assert results["override"]["threads_override"] == 2 and results["override"]["loss"] == results["two"]["loss"]
+    assert abs(results[1]["loss"] - results["two"]["loss"]) < 1e-3  # float summation order only
+
+
+def test_cli_threads_override_warns_in_one_line_and_is_on_record(sweep_file, tmp_path, capsys):
+    import torch
+    from harness.cli import main
+
+    path, results, before = sweep_file({"budgets": {"tokens": [4096]}}), tmp_path / "results", torch.get_num_threads()
+    try:
+        main(["run", str(path), "--results", str(results), "--no-wandb", "--threads", "2"])
+    finally:
+        torch.set_num_threads(before)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert len(err) == 1 and "--threads 2 overrides training.cpu_threads=1" in err[0]
+    [record] = [json.loads(r.read_text()) for r in results.glob("tiny/*/result.json")]
+    assert record["threads"] == 2 and record["threads_override"] == 2

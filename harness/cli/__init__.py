@@ -91,12 +91,15 @@ def _parse_workers(workers: str) -> tuple[Union[int, str], int]:
 def run(
     sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."),
     results: Path = RESULTS_OPT,
-    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per GPU; on CPU one single-thread "
-                                 "process per core, spare cores as threads when runs are fewer).",
+    workers: str = typer.Option("1", help="Local worker processes, or 'auto' (one per GPU; on CPU cores // "
+                                 "training.cpu_threads processes). On CPU every run trains with its own "
+                                 "training.cpu_threads threads (default 1), so the layout never changes a loss.",
                                 callback=_check_workers),
     no_wandb: bool = no_wandb_option(),
     save_model: bool = typer.Option(False, "--save-model", help="save_pretrained() each finished model."),
-    threads: int = typer.Option(0, min=0, help="torch threads per worker (0: torch's default)."),
+    threads: int = typer.Option(0, min=0, help="Override: CPU runs train with this many torch threads instead of "
+                                "training.cpu_threads (0: no override). Changes the losses, not the run ids; recorded "
+                                "as threads_override in result.json. On GPU: torch threads per worker."),
     lease: float = lease_option(),
 ) -> None:
     """Train every pending run of a sweep (finished runs are skipped; killed runs resume)."""
@@ -107,7 +110,11 @@ def run(
     from harness.train import TrainOptions
 
     count, gpus = _parse_workers(workers)
-    options = WorkerOptions(TrainOptions(use_wandb=not no_wandb, save_model=save_model), lease_s=lease, threads=threads)
+    if threads and not gpus and threads != config.training.cpu_threads:
+        typer.echo(f"warning: --threads {threads} overrides training.cpu_threads={config.training.cpu_threads}: these "
+                   "losses differ from the same run ids trained without it (recorded as threads_override)", err=True)
+    options = WorkerOptions(TrainOptions(use_wandb=not no_wandb, save_model=save_model, threads_override=threads),
+                            lease_s=lease, threads=threads)
     try:
         outcome = run_sweep(config, results, workers=count, options=options, gpus=gpus)
     except ConfigError as exc:

@@ -177,7 +177,8 @@ def _quickstart_file() -> Path:
 
 @app.command()
 def quickstart(results: Path = RESULTS_OPT, no_wandb: bool = no_wandb_option(),
-               workers: str = typer.Option("1", help="Local worker processes, or 'auto' (see harness run --help).",
+               workers: str = typer.Option("auto", help="Local worker processes, or 'auto' (one single-thread process "
+                                           "per core; see harness run --help).",
                                            callback=_check_workers)) -> None:
     """The main job: a quick offline sweep on the synthetic language, then fit, comparison and report."""
     from harness.quickstart import run_quickstart

@@ -10,11 +10,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-import torch
-
 
 def run_thread_count(cpu_threads: int, override: int = 0, cuda: Optional[bool] = None) -> Optional[int]:
     """torch threads for one run: ``override`` if set, else the spec's ``cpu_threads``; None on a GPU (unchanged)."""
+    import torch  # here, not at the top: read-only commands (status, results) import this module without torch
+
     if torch.cuda.is_available() if cuda is None else cuda:
         return None
     return override or cpu_threads
@@ -23,6 +23,8 @@ def run_thread_count(cpu_threads: int, override: int = 0, cuda: Optional[bool] =
 @contextmanager
 def torch_threads(count: Optional[int]) -> Iterator[None]:
     """Within the block torch uses ``count`` intra-op threads (None: as it is); the previous count comes back after."""
+    import torch
+
     before = torch.get_num_threads()
     if count:
         torch.set_num_threads(count)

@@ -34,6 +34,12 @@ def backward(acc: Accelerator, loss: torch.Tensor) -> None:
         acc.backward(loss)
 
 
+def trained_parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """Every parameter the optimiser updates, from its groups: a list comprehension instead of walking the module
+    tree (``model.parameters()`` costs 0.1-0.16 ms a step at 2-6 layers)."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
 def clip_grad_norm(acc: Accelerator, parameters: list[torch.Tensor], max_norm: float) -> None:
     """``acc.clip_grad_norm_(parameters, max_norm)``; the plain layout sums the norms with foreach kernels."""
     if plain_layout(acc):

@@ -33,7 +33,7 @@ from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
 from harness.schedule import lr_factor, warmup_steps
-from harness.step import backward, clip_grad_norm, fused_adamw_supported, step_and_zero
+from harness.step import backward, clip_grad_norm, fused_adamw_supported, step_and_zero, trained_parameters
 from harness.store import METRICS_FILE, RESULT_FILE, SPEC_FILE, atomic_write_json, read_metrics
 from harness.threads import run_thread_count, torch_threads
 from harness.tracking import Progress, Tracker
@@ -141,7 +141,7 @@ def _train_step(ctx: "_Run", step: int) -> float:
             backward(acc, loss)
         total += loss.detach()
     if spec.optimizer.grad_clip > 0:
-        clip_grad_norm(acc, list(ctx.model.parameters()), spec.optimizer.grad_clip)
+        clip_grad_norm(acc, trained_parameters(ctx.optimizer), spec.optimizer.grad_clip)
     step_and_zero(acc, ctx.optimizer)
     return float(acc.reduce(total, reduction="mean"))
 

@@ -33,7 +33,8 @@ def slurm(
     sweep: str = SWEEP_ARG, results: Path = RESULTS_OPT,
     partition: Optional[str] = typer.Option(None, help="SLURM partition."),
     gpus_per_run: int = typer.Option(1, help="GPUs per run; G > 1 starts G processes (one per GPU) in one DDP group."),
-    cpus_per_run: int = typer.Option(4, help="CPU cores per run (torch threads), split between its processes."),
+    cpus_per_run: int = typer.Option(4, help="CPU cores per run, split between its processes (torch threads on GPU; "
+                                     "a CPU run trains with training.cpu_threads)."),
     mem_gb: Optional[float] = typer.Option(None, help="Memory per run in GB."),
     time: int = typer.Option(240, "--time", help="Time limit of one job in minutes (requeued on time-out)."),
     parallelism: int = typer.Option(64, help="Array tasks running at once (slurm_array_parallelism)."),

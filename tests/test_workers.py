@@ -175,7 +175,10 @@ def test_stopping_a_two_worker_sweep_stops_the_workers_quietly_and_frees_their_r
     env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
     sweep = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--results", str(results),
                               "--workers", "2", "--no-wandb"], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             # a terminal's foreground job: pytest started in the background (`cmd &` in a script)
+                             # inherits SIGINT ignored, as would the sweep, which would then rightly not stop
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and len(list(results.glob("tiny/*/checkpoint.pt"))) < 2:
         time.sleep(0.05)

@@ -47,8 +47,9 @@ def _coverage(fit: dict, floor: float, covered: bool) -> str:
         return "yes" if covered else "NO"
     low, high = (fit.get("profile_bounds") or {}).get("E", [None, None])
     inside = (low is None or low <= floor) and (high is None or floor <= high)
-    return (f"NO two-sided CI (E not identified); the profile bound{'s' if low and high else ''} "
-            f"{'hold' if inside else 'exclude'}{'' if low and high else 's'} the floor")
+    both = low is not None and high is not None
+    verb = ("hold" if inside else "exclude") + ("" if both else "s")
+    return f"NO two-sided CI (E not identified); the profile bound{'s' if both else ''} {verb} the floor"
 
 
 def report_fit(table: pd.DataFrame, fit: dict) -> bool:

@@ -100,12 +100,10 @@ def chinchilla_law() -> Law:
 
 
 def _tied_design(x: dict) -> np.ndarray:
-    ln_n, ln_d = np.log(x["N"]), np.log(x["D"])
-    m = np.zeros((len(ln_n), 3, 4))
-    m[:, 0, 0], m[:, 0, 3] = 1.0, -ln_n   # a - alpha log N
-    m[:, 1, 1], m[:, 1, 3] = 1.0, -ln_d   # b - alpha log D
-    m[:, 2, 2] = 1.0                      # e
-    return m
+    """Chinchilla's design with its beta column folded into alpha's: a - alpha log N, b - alpha log D, e."""
+    m = _chinchilla_design(x)
+    m[..., 3] += m[..., 4]
+    return m[..., :4]
 
 
 def chinchilla_tied_law() -> Law:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from harness.fit.derived import DEFAULT_BUDGETS, compute_optimal, exponents, frontier_undefined
+from harness.fit.derived import DEFAULT_BUDGETS, compute_optimal, derived_inputs, exponents, frontier_undefined
 from harness.fit.fitting import FitResult
 from harness.published import (QUANTITIES, PublishedFit, load_registry, nonembed_exponent, omega_from_table)
 
@@ -35,7 +35,6 @@ DATA_DEPENDENT = ("E", "A", "B", "tokens_per_param")
 HEADLINE = ("alpha", "beta", "a", "b")
 FRONTIER_ENTRIES = ("kaplan2020", "hoffmann2022_a1", "hoffmann2022_a3_unrounded", "besiroglu2024")
 SCORED = ("consistent", "inconsistent")
-DEPENDS_ON = {"a": ("alpha", "beta"), "b": ("alpha", "beta"), "tokens_per_param": ("alpha", "beta", "A", "B")}
 Z_LIMIT = 2.0
 
 
@@ -135,7 +134,7 @@ def _status(fit: FitResult, name: str, value: float, lo: float, hi: float) -> tu
         return "undefined", "not a finite number for this fit"
     identified = getattr(fit, "identified", None) or {}
     bounds = (getattr(fit, "profile_bounds", None) or {}).get(name)
-    inputs = (name, *DEPENDS_ON.get(base, ()))
+    inputs = (name, *derived_inputs(name))
     if set(inputs) & _at_bounds(fit.warnings):
         return "not identified", f"at a bound of the fit: {', '.join(sorted(set(inputs) & _at_bounds(fit.warnings)))}"
     if any(identified.get(k) is False for k in inputs):

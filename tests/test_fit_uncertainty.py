@@ -5,6 +5,7 @@ from pathlib import Path
 
 import os
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness.fit import fit_law
@@ -135,3 +136,24 @@ def test_default_intervals_cover_the_truth_93_to_97_percent():
     table = recovery("chinchilla", GRID_TRUE, 200, fit_kwargs=COVERAGE_FIT, seed=10_000, N=n, D=d, noise=0.01)
     coverage = table[table["param"].isin(["E", "alpha", "beta"])].groupby("param")["covered"].mean()
     assert ((coverage >= 0.93) & (coverage <= 0.97)).all(), coverage.to_dict()
+
+
+def _step_in_n_sweep() -> pd.DataFrame:
+    """A 3 x 4 grid whose loss is E + B/D^beta exactly, plus 0.01 nats at the smallest N only: the best Chinchilla
+    fit makes A/N^alpha a step (A and alpha run up the ridge to the search box), so alpha's upper side is bounded
+    only by A's box, not by the data; beta is pinned by the D-dependence."""
+    n, d = np.meshgrid([3e4, 6e4, 1.5e5], [2.5e5, 5e5, 1e6, 2e6])
+    loss = 3.0 + 5.0 * d ** -0.2 + np.where(n == 3e4, 0.01, 0.0)
+    wiggle = 1.0 + 1e-3 * np.sin(np.arange(n.size))            # deterministic "noise" so residuals are not 0
+    return pd.DataFrame({"N": n.ravel(), "D": d.ravel(), "loss": loss.ravel() * wiggle})
+
+
+def test_a_crossing_made_by_the_search_box_does_not_identify():
+    fit = fit_law(_step_in_n_sweep(), fixed={"E": 3.0}, bootstrap=100, seed=0)
+    assert "A" in fit.profile_bounds and fit.params["A"] > 1e10       # A runs up the ridge towards its box
+    assert fit.identified["alpha"] is False and "alpha" not in fit.ci   # was [~0.4, ~8.3]: 8.3 was A's box
+    assert fit.profile_bounds["alpha"][1] is None
+    assert fit.identified["beta"] is True and fit.ci["beta"][0] < 0.2 < fit.ci["beta"][1]
+    # quantities computed from alpha (a, b, N_opt, ...) have no interval either; halve_factor_D (beta only) has one
+    assert not {"a", "b", "G", "N_opt@1e+21", "tokens_per_param@1e+21", "halve_factor_N"} & set(fit.ci)
+    assert "halve_factor_D" in fit.ci

@@ -7,6 +7,17 @@ from harness.sizing import FLOPS_PER_PARAM_TOKEN, tokens_for_compute, training_c
 
 DEFAULT_BUDGETS = (1e21, 5.76e23)
 
+_FRONTIER_INPUTS = ("alpha", "beta", "A", "B")
+DERIVED_INPUTS = {"a": ("alpha", "beta"), "b": ("alpha", "beta"), "G": _FRONTIER_INPUTS, "N_opt": _FRONTIER_INPUTS,
+                  "D_opt": _FRONTIER_INPUTS, "tokens_per_param": _FRONTIER_INPUTS, "halve_factor_N": ("alpha",),
+                  "halve_factor_D": ("beta",), "halve_factor": ("alpha",)}
+
+
+def derived_inputs(name: str) -> tuple:
+    """The law parameters a derived quantity is computed from (``N_opt@1e+21`` -> A, B, alpha, beta); () for a
+    law parameter. A derived quantity is identified only when all of them are."""
+    return DERIVED_INPUTS.get(name.split("@")[0], ())
+
 
 def exponents(alpha, beta) -> dict:
     """a = beta/(alpha+beta) (N_opt ∝ C^a) and b = alpha/(alpha+beta) (D_opt ∝ C^b)."""

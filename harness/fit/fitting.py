@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from harness.fit.derived import DEFAULT_BUDGETS, derived_for
+from harness.fit.derived import DEFAULT_BUDGETS, derived_for, derived_inputs
 from harness.fit.estimate import (OBJECTIVES, Objective, Problem, Solution, basin_count, distinct_optima,
                                   screened_multistart)
 from harness.fit.laws import Law, get_law
@@ -345,6 +345,8 @@ def _result(problem, sol, n_starts, w, table, n_convention, options) -> FitResul
         if not ok:
             ci.pop(name, None)
             se[name] = float("nan")
+    for name in [k for k in ci if any(identified.get(p) is False for p in derived_inputs(k))]:
+        ci.pop(name)             # a, b, N_opt, ... computed from a parameter the sweep does not pin down
     ranges = {v: [float(problem.x[v].min()), float(problem.x[v].max())] for v in problem.x}
     obj = problem.objective
     return FitResult(law.name, obj.kind, params, ci, se, value, len(problem.y), n_starts, options["n_best"],

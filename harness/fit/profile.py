@@ -6,11 +6,14 @@ optimum of the full fit). Calibration, a Gaussian approximation for every object
 taken as normal with the variance s² = SSR / (n - q) of the full fit's residuals, so that the profile statistic
 (SSR(held) - SSR(fit)) / s² is compared with the F(1, n - q) quantile at the interval level (the likelihood-ratio
 test with an estimated variance; chi²(1) as n grows). A side on which the statistic never crosses that threshold
-before the parameter's bound is not identified: the data set no limit there.
+before the parameter's bound is not identified: the data set no limit there. Nor is one where the crossing is the
+search box's doing (another parameter pinned at its upper search limit, and the crossing gone once that limit
+is raised). Each refit also starts on the ridge of the terms the held coordinate scales (``_along_ridge``), so
+that a walk along a direction the data do not pin down does not stall where a term has vanished.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Optional
 
@@ -65,20 +68,70 @@ def _statistic(problem: Problem, j: int, value: float, starts: np.ndarray, weigh
     return max(float(_ssr(problem, theta[None, :], weights)[0]) - base, 0.0) / s2, theta
 
 
+def _widened(problem: Problem, coords: np.ndarray) -> Problem:
+    """The problem with the upper search limits of free coordinates ``coords`` raised by one box width."""
+    bounds = list(problem.law.bounds)
+    for c in np.flatnonzero(problem.free)[coords]:
+        lo, hi = bounds[c]
+        bounds[c] = (lo, hi + (hi - lo))
+    return Problem(replace(problem.law, bounds=tuple(bounds)), problem.x, problem.y, problem.objective, problem.fixed)
+
+
+def _made_by_box(problem, j, value, theta, last_theta, weights, base, s2, threshold) -> bool:
+    """Whether a crossing is the search box's doing, not the data's: in the refit holding coordinate ``j`` another
+    free coordinate sits at its upper search limit (within 0.1 % of the box), and with that limit raised the held
+    fit no longer crosses. E.g. alpha held high needs A above the box's e^80, so the fit worsens only because A
+    cannot follow (the ridge A, alpha -> infinity of a sweep whose loss does not depend on N). Lower limits are
+    physical (a zero floor or term, a flat exponent) and do bound."""
+    top = problem.upper - theta <= 1e-3 * np.maximum(1.0, problem.upper - problem.lower)
+    top[j] = False
+    if not top.any():
+        return False
+    wider = _widened(problem, np.flatnonzero(top))
+    starts = np.vstack([_along_ridge(wider, last_theta, j, value), theta])
+    stat, _ = _statistic(wider, j, value, starts, weights, base, s2)
+    return stat < threshold
+
+
+def _along_ridge(problem: Problem, theta: np.ndarray, j: int, value: float) -> np.ndarray:
+    """``theta`` with coordinate ``j`` at ``value`` and, for every term of the law's design that ``j`` scales, that
+    term's own intercept moved to keep the term unchanged where it is largest in the data (e.g. alpha up by t, a up
+    by t·log N_min, so A/N_min^alpha stays). A start on the ridge of a term the data do not pin down (A, alpha ->
+    infinity): a warm start from the last step alone stalls there, where the term has vanished and so has its
+    gradient. ``theta`` itself, with j moved, for laws without a design."""
+    out = theta.copy()
+    out[j] = value
+    m = getattr(problem, "m_free", None)
+    if m is None:
+        return out
+    for k in range(m.shape[0]):
+        column = m[k, :, j]
+        others = np.delete(m, k, axis=0)
+        intercepts = [c for c in range(m.shape[2]) if c != j and np.all(m[k, :, c] == 1.0) and not others[:, :, c].any()]
+        if np.ptp(column) == 0 or not intercepts:
+            continue
+        peak = int(np.argmax(m[k] @ theta + problem.offset[k]))
+        out[intercepts[0]] -= column[peak] * (value - theta[j])
+    return np.clip(out, problem.lower, problem.upper)
+
+
 def _side(problem, j, theta_hat, basins, weights, base, s2, threshold, step, sign) -> Optional[float]:
     """Where the profile of coordinate ``j`` crosses ``threshold`` walking in direction ``sign``; None at the bound."""
     limit = problem.upper[j] if sign > 0 else problem.lower[j]
-    starts, last_value, last_stat = basins, theta_hat[j], 0.0
+    starts, last_value, last_stat, last_theta = basins, theta_hat[j], 0.0, theta_hat
     for k in range(MAX_STEPS):
         value = theta_hat[j] + sign * step * 2.0 ** k
         value = min(value, limit) if sign > 0 else max(value, limit)
-        stat, theta = _statistic(problem, j, value, starts, weights, base, s2)
+        ridge = _along_ridge(problem, last_theta, j, value)[None, :]
+        stat, theta = _statistic(problem, j, value, np.vstack([ridge, starts]), weights, base, s2)
         if stat >= threshold:        # interpolate sqrt(statistic), linear in the parameter for a quadratic profile
+            if _made_by_box(problem, j, value, theta, last_theta, weights, base, s2, threshold):
+                return None
             lo, hi = np.sqrt(last_stat), np.sqrt(stat)
             return float(last_value + (value - last_value) * (np.sqrt(threshold) - lo) / max(hi - lo, 1e-300))
         if value == limit:
             return None
-        starts, last_value, last_stat = theta[None, :], value, stat
+        starts, last_value, last_stat, last_theta = np.vstack([theta[None, :], basins]), value, stat, theta
     return None
 
 

@@ -115,6 +115,21 @@ def test_forest_plot_marks_like_for_like():
     assert kaplan and kaplan[0][4] is False  # not like for like: drawn as an open marker
 
 
+def test_forest_shows_a_narrow_interval_whole_and_none_for_a_parameter_not_identified():
+    published = [("P1", 0.28, np.nan, np.nan, False), ("P2", 0.37, 0.32, 0.41, True)]
+    panels = {"beta": {"ours": (0.204, 0.164, 0.247, "estimated"), "published": published},
+              "alpha": {"ours": (8.15, 0.37, 8.3, "not identified"), "published": published}}
+    fig = plots.forest(panels)
+    by_title = {ax.get_title(loc="left"): ax for ax in fig.axes if ax.get_title(loc="left")}
+    left, right = by_title["β"].get_xlim()
+    assert left < 0.164 and right > 0.41                    # our whole interval and theirs: no clipping arrow
+    alpha_ax = by_title["α"]
+    assert len(alpha_ax.containers) == 1 and len(by_title["β"].containers) == 2   # error bars: P2's (+ our β)
+    assert not alpha_ax.patches and by_title["β"].patches                         # the shaded band: only for β
+    ours = [line for line in alpha_ax.lines if line.get_marker() == "s"]
+    assert ours and ours[0].get_markerfacecolor() == "white"  # an open square: a value, no interval
+
+
 def test_sweep_figures_all_built_with_full_analysis(table, metrics, tmp_path):
     rng = np.random.default_rng(1)
     analysis = {

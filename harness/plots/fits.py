@@ -118,12 +118,16 @@ def forest(panels: Mapping[str, dict], level: float = 0.95):
     return fig
 
 
-def _forest_limits(value: float, rows: list) -> tuple[float, float]:
-    """x limits spanning the published values, their intervals and our value (not our interval, which may be
-    decades wide), with a margin."""
+def _forest_limits(value: float, rows: list, ours: tuple = ()) -> tuple[float, float]:
+    """x limits spanning the published values, their intervals and our value, with a margin; an end of our
+    interval (``ours``: lo, hi) is included when it lies within one such span beyond them (a narrow interval is
+    shown whole; one decades wide is clipped, with an arrow)."""
     xs = [value] + [x for r in rows for x in r[1:4] if np.isfinite(x)]
     xs = [x for x in xs if np.isfinite(x)] or [0.0, 1.0]
     low, high = min(xs), max(xs)
+    span = (high - low) or 0.1 * max(abs(high), 1e-3)
+    near = [x for x in ours if np.isfinite(x) and low - span <= x <= high + span]
+    low, high = min([low, *near]), max([high, *near])
     pad = 0.15 * (high - low) or 0.1 * max(abs(high), 1e-3)
     return low - pad, high + pad
 
@@ -132,8 +136,8 @@ def _forest_panel(ax, quantity: str, panel: dict, level: float) -> None:
     value, lo, hi, status = panel["ours"]
     rows = panel["published"]
     y = np.arange(len(rows) + 1)[::-1]
-    left, right = _forest_limits(value, rows)
-    if np.isfinite(lo) and np.isfinite(hi) and np.isfinite(value):
+    left, right = _forest_limits(value, rows, (lo, hi))
+    if np.isfinite(lo) and np.isfinite(hi) and np.isfinite(value) and status != "not identified":
         shown_lo, shown_hi = max(lo, left), min(hi, right)
         ax.errorbar([value], [y[0]], xerr=[[value - shown_lo], [shown_hi - value]], fmt="s", color=OURS, capsize=4,
                     ms=7)

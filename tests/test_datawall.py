@@ -37,8 +37,8 @@ def test_caps_are_a_plan_axis_and_leave_uncapped_ids_alone(sweep_file):
 
 
 def test_quickstart_ids_unchanged():
-    # ids from results/reference/quickstart (committed before data.unique_tokens existed)
-    ids = {s.run_id for s in expand(load_sweep("sweeps/quickstart.yaml"), cuda=False)}
+    # ids from results/reference/quickstart_cosine (committed before data.unique_tokens existed)
+    ids = {s.run_id for s in expand(load_sweep("sweeps/quickstart_cosine.yaml"), cuda=False)}
     assert "gpt2-L2-d32-D5.0e05-s0-18fdab2fc7" in ids and "gpt2-L3-d64-D2.0e06-s0-f1a53d014f" in ids
 
 

@@ -16,7 +16,8 @@ ISO = {"model": {"shapes": [], "sizes": [], "aspect_ratio": 16, "head_dim": 16},
        "budgets": {"mode": "isoflop", "compute": [1e12, 1e13], "centre": {"rule": "tokens_per_param", "value": 20},
                    "span": 4, "points": 7}}
 
-# `harness plan sweeps/quickstart.yaml` run ids on main before this branch (outside the new code).
+# `harness plan sweeps/quickstart.yaml` run ids on main before the isoFLOP design landed (that design is now
+# sweeps/quickstart_cosine.yaml, whose records are results/reference/quickstart_cosine/).
 QUICKSTART_IDS = [
     "gpt2-L2-d32-D5.0e05-s0-18fdab2fc7", "gpt2-L2-d32-D1.0e06-s0-fef7d5766e", "gpt2-L2-d32-D2.0e06-s0-26b9680fa2",
     "gpt2-L2-d48-D5.0e05-s0-c0bbff8ad4", "gpt2-L2-d48-D1.0e06-s0-b3d9221aa6", "gpt2-L2-d48-D2.0e06-s0-fe043ed9d8",
@@ -29,7 +30,7 @@ def _plan(sweep_file, overrides):
 
 
 def test_quickstart_run_ids_unchanged():
-    _, specs = load_and_expand("sweeps/quickstart.yaml")
+    _, specs = load_and_expand("sweeps/quickstart_cosine.yaml")
     assert [s.run_id for s in specs] == sorted(QUICKSTART_IDS, key=[s.run_id for s in specs].index)
     assert sorted(s.run_id for s in specs) == sorted(QUICKSTART_IDS)
 

@@ -79,7 +79,9 @@ def test_report_has_every_section_and_embeds_every_figure():
 def test_summary_states_numbers_and_verdicts():
     lines = summary_lines(EPOCH_FIT, __import__("harness.compare", fromlist=["x"]).compare_fit(EPOCH_FIT), {},
                           pd.DataFrame({"status": ["done"]}))
-    assert lines[0].startswith("alpha = 0.348 [0.317, 0.373]; beta = 0.366 [0.331, 0.415]; a = 0.513")
+    assert lines[0].startswith("Pinned down by this sweep (95% intervals): alpha = 0.348 [0.317, 0.373]; "
+                               "beta = 0.366 [0.331, 0.415]; a = 0.513")
+    assert not any(line.startswith("Not pinned down") for line in lines)   # Epoch's fit identifies everything
     consistent = next(line for line in lines if line.startswith("Consistent"))
     inconsistent = next(line for line in lines if line.startswith("Inconsistent"))
     assert "besiroglu2024" in consistent and "hoffmann2022_a3" in inconsistent

@@ -118,6 +118,18 @@ def _fmt(estimate) -> str:
     return f"{estimate.value:.3g} [{estimate.lo:.3g}, {estimate.hi:.3g}]"
 
 
+def _claim_lines(est: dict, level: float) -> list[str]:
+    """What the sweep pins down (values with intervals), what it does not (bounds only: the value where the
+    optimiser stopped means nothing there), and what was held fixed or is undefined."""
+    keys = [k for k in ("alpha", "beta", "a", "b", "E") if k in est]
+    pinned = [f"{k} = {_fmt(est[k])}" for k in keys if est[k].status == "estimated"]
+    loose = [f"{k} ({est[k].reason})" if est[k].reason else k for k in keys if est[k].status == "not identified"]
+    other = [f"{k} = {_fmt(est[k])}" for k in keys if est[k].status not in ("estimated", "not identified")]
+    lines = [f"Pinned down by this sweep ({100 * level:.0f}% intervals): {'; '.join(pinned)}"] if pinned else []
+    lines += [f"Not pinned down by this sweep, so no value is quoted: {'; '.join(loose)}"] if loose else []
+    return lines + (["; ".join(other)] if other else [])
+
+
 def summary_lines(fit, rows: Optional[pd.DataFrame], analysis: dict, table: pd.DataFrame,
                   context: Optional[Context] = None) -> list[str]:
     """Plain-language statements of what the data support, each with its number."""
@@ -125,9 +137,7 @@ def summary_lines(fit, rows: Optional[pd.DataFrame], analysis: dict, table: pd.D
         return [f"{len(table)} runs recorded; no fit available yet, so no exponents or comparisons."] \
             + _record_checks(table) + curve_lines(table)
     raw, fit = fit, as_fit(fit)
-    est = our_estimates(fit, ())
-    lines = ["; ".join(f"{k} = {_fmt(est[k])}" for k in ("alpha", "beta", "a", "b", "E") if k in est)
-             + f" ({100 * fit.ci_level:.0f}% intervals)"]
+    lines = _claim_lines(our_estimates(fit, ()), fit.ci_level)
     ctx = context or context_from(raw, table)
     if ctx.ranges.get("N"):
         lo, hi = ctx.ranges["N"]

@@ -170,3 +170,13 @@ def test_law_callable_evaluates_the_chinchilla_form():
     law = law_callable(FIT)
     assert law(np.array([1e6]), np.array([1e8]))[0] == pytest.approx(float(chinchilla(1e6, 1e8)))
     assert law_callable({"law": "x", "params": {}}) is None
+
+
+def test_a_grid_sweep_gets_no_isoflop_figure_and_is_told_why():
+    n, d = np.meshgrid([3e4, 6e4, 1.5e5], [2.5e5, 5e5, 1e6, 2e6])   # the quickstart's grid: every C its own
+    grid = pd.DataFrame({"run_id": [f"g{i}" for i in range(n.size)], "status": "done", "N": n.ravel(),
+                         "N_total": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel(),
+                         "loss": chinchilla(n.ravel(), d.ravel())})
+    figs, missing = sweep_figures(grid, None, None)
+    assert "isoflop" not in figs and missing["isoflop"].startswith("not an isoFLOP design")
+    assert {"loss_vs_n", "loss_vs_d", "frontier"} <= set(figs)

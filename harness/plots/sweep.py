@@ -77,7 +77,9 @@ def sweep_figures(table: pd.DataFrame, metrics: Optional[pd.DataFrame] = None, f
     attempt("loss_vs_n", has_runs, "no finished runs",
             lambda: data.loss_vs_n(n, d, loss, law, by=_grouping(n, d), loss_se=se, n_label=f"N ({n_col})"))
     attempt("loss_vs_d", has_runs, "no finished runs", lambda: data.loss_vs_d(n, d, loss, law, loss_se=se))
-    attempt("isoflop", has_runs and "C" in runs, "no compute column",
+    isoflop_ok = has_runs and "C" in runs and (bool(extra.get("parabolas")) or _largest_budget(runs["C"]) >= 3)
+    attempt("isoflop", isoflop_ok, "no compute column" if "C" not in runs else
+            "not an isoFLOP design: no compute budget has 3 or more model sizes (a grid's runs each have their own C)",
             lambda: data.isoflop(runs["C"].to_numpy(float), n, loss, extra.get("parabolas") or (),
                                  _approach_error(extra, 2) or "fit not available"))
     attempt("frontier", True, "", lambda: _frontier_figure(fit, runs, extra))
@@ -113,6 +115,12 @@ def _spikes(runs: pd.DataFrame) -> dict:
     if "spike_steps" not in runs or "run_id" not in runs:
         return {}
     return {r: list(s) for r, s in zip(runs["run_id"], runs["spike_steps"]) if isinstance(s, (list, tuple)) and s}
+
+
+def _largest_budget(compute: pd.Series) -> int:
+    """How many runs share the most common compute budget (C to two significant figures)."""
+    labels = pd.Series([float(f"{v:.2g}") for v in pd.to_numeric(compute, errors="coerce").dropna()])
+    return int(labels.value_counts().max()) if len(labels) else 0
 
 
 def _grouping(n: np.ndarray, d: np.ndarray) -> str:

@@ -76,6 +76,13 @@ def test_approach_3_is_the_parametric_fits_a_b(fit3):
     assert "20 resamples" in result.interval and result.points == 28
 
 
+def test_approach_3_says_so_when_alpha_is_not_pinned_down(fit3):
+    from dataclasses import replace
+
+    result = approach_3(replace(fit3, identified={**fit3.identified, "alpha": False}))
+    assert result.error.startswith("a and b are computed from alpha, which the sweep does not pin down")
+
+
 def test_unsupported_approaches_say_why_instead_of_failing():
     table = isoflop_sweep()
     one_budget = table[np.isclose(table["C"], 1e20, rtol=0.01)]
@@ -151,8 +158,9 @@ def test_isoflop_figure_says_why_there_are_no_parabolas():
     from harness.plots.sweep import sweep_figures
     from harness.report.analysis import with_approaches
 
-    grid = simulate("chinchilla", TRUE, N=[1e7, 1e8, 1e9], D=[1e9, 1e9, 1e9]).assign(run_id=["a", "b", "c"])
-    analysis = with_approaches({}, grid, None, None, bootstrap=0)
-    figs, _ = sweep_figures(grid, None, None, analysis)
+    n = np.array([1e6, 2e6, 4e6])    # one budget, every size far below its optimum: no interior minimum
+    budget = simulate("chinchilla", TRUE, N=n, D=1e20 / (6 * n)).assign(run_id=["a", "b", "c"])
+    analysis = with_approaches({}, budget, None, None, bootstrap=0)
+    figs, _ = sweep_figures(budget, None, None, analysis)
     note = figs["isoflop"].axes[0].texts[0].get_text()
     assert "no parabolas (IsoFLOP fit: 0 budgets with an interior minimum" in note

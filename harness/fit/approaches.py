@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from harness.fit.derived import derived_inputs
 from harness.errors import ConfigError
 from harness.sizing import training_compute
 
@@ -120,6 +121,10 @@ def approach_3(fit) -> ApproachResult:
     a, b = fit.derived.get("a"), fit.derived.get("b")
     if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
         return ApproachResult(3, error=f"the {fit.law} law defines no compute-optimal exponents")
+    loose = [k for k in derived_inputs("a") if (getattr(fit, "identified", None) or {}).get(k) is False]
+    if loose:
+        return ApproachResult(3, error=f"a and b are computed from {', '.join(loose)}, which the sweep does not "
+                                       "pin down (bounds only, see the fit)")
     draws = len(next(iter(fit.samples.values()), ())) if fit.samples else 0
     interval = (f"percentile bootstrap ({draws} resamples) over runs, refitting the law each time" if draws
                 else "the fitter's own interval (no bootstrap draws)")

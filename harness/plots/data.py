@@ -109,21 +109,28 @@ def residuals(n, d, residual, label: str = "log L − log L̂"):
     return fig
 
 
+SMOOTHING_SPAN = 10
+
+
 def training_curves(metrics: pd.DataFrame, sizes: Optional[dict] = None, spikes: Optional[dict] = None):
-    """Training (thin) and eval (markers) loss vs tokens for every run; colour by model size when ``sizes``
-    maps run_id → N; loss spikes (``spikes``: run_id → steps, harness.curves.loss_spikes) marked with crosses."""
+    """Training loss (faint: as logged; line: its exponential moving average over ``SMOOTHING_SPAN`` logged points,
+    since the losses of small batches are noisy) and eval loss (markers) vs tokens for every run; colour by model
+    size when ``sizes`` maps run_id → N; loss spikes (``spikes``: run_id → steps, harness.curves.loss_spikes) marked
+    with crosses."""
     fig, (ax,) = figure(title="Training curves of every run")
     runs = list(dict.fromkeys(metrics["run_id"]))
     order = sorted(runs, key=lambda r: (sizes or {}).get(r, 0))
     for colour, run in zip(colours(len(order)), order):
         rows = metrics[metrics["run_id"] == run]
-        ax.plot(rows["tokens"], rows["train_loss"], color=colour, lw=0.9, alpha=0.7)
+        ax.plot(rows["tokens"], rows["train_loss"], color=colour, lw=0.5, alpha=0.25)
+        ax.plot(rows["tokens"], rows["train_loss"].ewm(span=SMOOTHING_SPAN).mean(), color=colour, lw=1.2)
         evals = rows.dropna(subset=["eval_loss"]) if "eval_loss" in rows else rows.iloc[:0]
         ax.plot(evals["tokens"], evals["eval_loss"], "o", color=colour, ms=3)
         if (spikes or {}).get(run):
             marked = rows[rows["step"].isin(spikes[run])]
             ax.plot(marked["tokens"], marked["train_loss"], "x", color="red", ms=7, mew=1.5)
     ax.set(xscale="log", yscale="log", xlabel="tokens seen", ylabel="loss (nats/token)")
-    note(ax, f"{len(runs)} runs; lines: train loss, dots: eval loss; colour: model size"
+    note(ax, f"{len(runs)} runs; lines: train loss (faint: per logged batch, bold: moving average), dots: eval "
+             "loss; colour: model size"
          + ("; red crosses: loss spikes" if any((spikes or {}).values()) else ""))
     return fig

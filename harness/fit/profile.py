@@ -107,7 +107,8 @@ def _along_ridge(problem: Problem, theta: np.ndarray, j: int, value: float) -> n
     for k in range(m.shape[0]):
         column = m[k, :, j]
         others = np.delete(m, k, axis=0)
-        intercepts = [c for c in range(m.shape[2]) if c != j and np.all(m[k, :, c] == 1.0) and not others[:, :, c].any()]
+        intercepts = [c for c in range(m.shape[2])
+                      if c != j and np.all(m[k, :, c] == 1.0) and not others[:, :, c].any()]
         if np.ptp(column) == 0 or not intercepts:
             continue
         peak = int(np.argmax(m[k] @ theta + problem.offset[k]))

@@ -44,7 +44,9 @@ class LseKernel:
         flat = np.all(self.m_aug == self.m_aug[:, :, :1], axis=(1, 2))          # the same at every point (E)
         self.constant = [k for k in range(self.k) if flat[k] and self.shift_free and not flat.all()]
         self.varying = [k for k in range(self.k) if k not in self.constant]
-        self.uses = [list(entries[k]) + [self.q] for k in range(self.k)]          # rows of m_aug a term needs
+        # rows of m_aug a term needs: its free entries, and the offset row only where fixed entries add one (a row of
+        # zeros would add a third of the matmul's work for nothing: x + 1 * 0 is x)
+        self.uses = [list(entries[k]) + ([self.q] if np.any(offset[k]) else []) for k in range(self.k)]
         designs, moments = self._contraction_terms(m_free)
         self.moving = [t for t in designs if np.any(designs[t])]                 # terms of the pairs (UNIT first)
         self.pairs = [(k, l) for i, k in enumerate(self.moving) for l in self.moving[i:]]

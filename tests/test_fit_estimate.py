@@ -192,3 +192,15 @@ def test_large_table_screens_starts_and_finds_the_optimum():
 
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+def test_a_start_at_its_minimum_stops_on_the_first_step(sweep):
+    """A row whose trial steps cannot move the objective by more than ftol, at a stationary point, has converged
+    there and then (it used to raise its damping ten-fold up to 22 times first, a tenth of a fit's iterations)."""
+    problem = _problem(sweep, "chinchilla", Objective())
+    w = np.ones(len(problem.y))
+    fit = newton(problem, _thetas(problem, rows=4), w)
+    again = newton(problem, fit.theta, w)
+    assert fit.converged.all() and again.converged.all()
+    assert again.iterations.max() == 1
+    np.testing.assert_allclose(again.value, fit.value, rtol=1e-13)

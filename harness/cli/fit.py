@@ -19,17 +19,20 @@ def _fail(message: str) -> None:
 
 
 def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path], results: Path, columns: dict,
-          all_runs: bool = False):
+          all_runs: bool = False, numbers: bool = False):
+    """(runs table, where it came from). With ``numbers`` (a plain fit, which needs nothing of pandas), a CSV or data
+    set of plain numbers comes back as ``harness.fit.columns.Columns``, read without importing pandas."""
     from harness.fit.table import read_csv, rename_columns
 
     if dataset:
-        from harness.fit.datasets import load_dataset  # urllib: only when a public data set is asked for
+        from harness.fit.datasets import dataset_numbers, load_dataset  # urllib: only when a data set is asked for
 
-        return load_dataset(dataset, data_dir), f"dataset {dataset}"
+        table = dataset_numbers(dataset, data_dir) if numbers else None
+        return (load_dataset(dataset, data_dir) if table is None else table), f"dataset {dataset}"
     if not source:
         raise ConfigError("fit: give a sweep, a CSV file or --dataset NAME")
     if source.endswith(".csv"):
-        return read_csv(source, columns), source
+        return read_csv(source, columns, numbers=numbers), source
     from harness.store import load_table  # lazily: the store is another room's module
 
     return rename_columns(load_table(source, results, all_runs=all_runs), columns, source), source
@@ -149,7 +152,8 @@ def register(app: typer.Typer) -> None:
                 return _frontier(approach, source, loaded, results, n_convention, bootstrap, seed, as_json)
             check_by(by)
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss, "U": col_u}
-            table, where = _load(source, dataset, data_dir, results, columns, all_runs)
+            plain = not by and metric == "loss" and weights == "none"
+            table, where = _load(source, dataset, data_dir, results, columns, all_runs, numbers=plain)
             _needs_u(table, law, where)
             if by:  # one fit per family (harness.families)
                 options = dict(law=law, objective=objective, delta=delta, space=space, reduction=reduction,

@@ -1,6 +1,8 @@
 """``harness fit`` and ``harness simulate``: thin wrappers over the fitter. User mistakes: one line, exit 2."""
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 from pathlib import Path
 from typing import Optional
@@ -16,6 +18,20 @@ def _fail(message: str) -> None:
     """Print the one-line error and exit 2 (SystemExit: works under plain typer apps and harness.cli.main alike)."""
     typer.echo(f"error: {message}", err=True)
     raise SystemExit(2)
+
+
+_FINAL_COLLECTION: list = []   # [True] once _skip_final_collection has been registered
+
+
+def _skip_final_collection() -> None:
+    """End the process without the interpreter's final garbage collections, which walk every object left only to free
+    memory the process hands back anyway: ~0.05 s of `harness fit` on the idle 2-core machine, 0.13 s under load
+    (``gc.freeze`` at exit). atexit handlers registered later (multiprocessing's, logging's) still run first, and
+    objects are still released by reference counting; only cycles left at exit go unfinalized, which Python never
+    promises to finalize anyway."""
+    if not _FINAL_COLLECTION:
+        _FINAL_COLLECTION.append(True)
+        atexit.register(gc.freeze)
 
 
 def _load(source: Optional[str], dataset: Optional[str], data_dir: Optional[Path], results: Path, columns: dict,
@@ -143,6 +159,7 @@ def register(app: typer.Typer) -> None:
         """Fit a scaling law (approach 3) with bootstrap CIs, warnings and derived quantities."""
         from harness.fit.fitting import fit_law
 
+        _skip_final_collection()
         try:
             if weights not in ("none", "seed-variance"):
                 raise ConfigError(f"--weights: expected none or seed-variance, got '{weights}'")

@@ -42,14 +42,14 @@ def _newton_step(grad, hess, lam, theta, lower, upper):
         system[held[:, :, None] | held[:, None, :]] = 0.0
         system[:, diagonal, diagonal] += held
         rhs[held] = 0.0
-    scale = np.abs(hess[:, diagonal, diagonal]).mean(1) + 1e-300
+    scale = np.abs(hess[:, diagonal, diagonal]).sum(1) / len(diagonal) + 1e-300   # (the mean, without its wrapper)
     system[:, diagonal, diagonal] += (lam * scale)[:, None]
     try:
         step = np.linalg.solve(system, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:
         step = np.stack([np.linalg.lstsq(a, v, rcond=None)[0] for a, v in zip(system, rhs)])
     step[~np.isfinite(step)] = 0.0
-    return np.clip(theta + step, lower, upper)
+    return np.minimum(np.maximum(theta + step, lower), upper)   # np.clip's numbers, without its wrapper
 
 
 def _select(w: np.ndarray, idx: np.ndarray) -> np.ndarray:

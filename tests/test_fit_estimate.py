@@ -204,3 +204,17 @@ def test_a_start_at_its_minimum_stops_on_the_first_step(sweep):
     assert fit.converged.all() and again.converged.all()
     assert again.iterations.max() == 1
     np.testing.assert_allclose(again.value, fit.value, rtol=1e-13)
+
+
+def test_start_grid_rows_are_np_unique_rows():
+    """fitting._unique_rows is np.unique(axis=0) (which imports numpy.ma): the same rows in the same order, so the
+    multi-start deals the same starts to the same workers."""
+    from harness.fit.fitting import _unique_rows
+    from harness.fit.laws import LAW_NAMES
+
+    x = {v: np.geomspace(1e7, 1e10, 12) for v in ("N", "D", "U", "C")}
+    grids = [get_law(name).grid(x, np.linspace(2.0, 4.0, 12)) for name in LAW_NAMES]
+    rng = np.random.default_rng(0)
+    grids += [rng.integers(0, 3, (int(rng.integers(2, 40)), int(rng.integers(1, 5)))).astype(float) for _ in range(50)]
+    for grid in grids:
+        np.testing.assert_array_equal(_unique_rows(grid), np.unique(grid, axis=0))

@@ -135,3 +135,12 @@ def test_default_intervals_cover_the_truth_93_to_97_percent():
     table = recovery("chinchilla", GRID_TRUE, 200, fit_kwargs=COVERAGE_FIT, seed=10_000, N=n, D=d, noise=0.01)
     coverage = table[table["param"].isin(["E", "alpha", "beta"])].groupby("param")["covered"].mean()
     assert ((coverage >= 0.93) & (coverage <= 0.97)).all(), coverage.to_dict()
+
+
+def test_few_distinct_sizes_are_flagged():
+    """Three model sizes leave alpha weakly identified: the warning counts the distinct values (not the rows)."""
+    n, d = sweep_grid([1e7, 1e8, 1e9], [5, 10, 20, 40, 80])
+    table = simulate("chinchilla", TRUE, N=np.repeat(n, 2), D=np.repeat(d, 2), noise=0.01, seed=4)
+    warnings = fit_law(table, profile=False).warnings
+    assert any("only 3 distinct N values" in w for w in warnings)
+    assert not any("distinct D values" in w for w in warnings)

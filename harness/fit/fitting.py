@@ -177,7 +177,16 @@ def _starts(law: Law, x: dict, y: np.ndarray, problem: Problem, starts) -> np.nd
         grid = np.atleast_2d(np.asarray(starts, float))
     if grid.shape[1] == len(law.theta_names):
         grid = grid[:, problem.free]
-    return np.unique(grid, axis=0) if len(grid) > 1 else grid
+    return _unique_rows(grid) if len(grid) > 1 else grid
+
+
+def _unique_rows(rows: np.ndarray) -> np.ndarray:
+    """``np.unique(rows, axis=0)``: rows sorted lexicographically, repeats dropped (np.unique imports numpy.ma, ~5 ms of
+    every ``harness fit``)."""
+    ordered = rows[np.lexsort(rows.T[::-1])]
+    fresh = np.ones(len(ordered), bool)
+    fresh[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    return ordered[fresh]
 
 
 def scipy_reference(problem: Problem, starts: np.ndarray, weights: np.ndarray, method: str = "L-BFGS-B",

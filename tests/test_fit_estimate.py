@@ -192,3 +192,29 @@ def test_large_table_screens_starts_and_finds_the_optimum():
 
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+
+
+def test_a_start_at_its_minimum_stops_on_the_first_step(sweep):
+    """A row whose trial steps cannot move the objective by more than ftol, at a stationary point, has converged
+    there and then (it used to raise its damping ten-fold up to 22 times first, a tenth of a fit's iterations)."""
+    problem = _problem(sweep, "chinchilla", Objective())
+    w = np.ones(len(problem.y))
+    fit = newton(problem, _thetas(problem, rows=4), w)
+    again = newton(problem, fit.theta, w)
+    assert fit.converged.all() and again.converged.all()
+    assert again.iterations.max() == 1
+    np.testing.assert_allclose(again.value, fit.value, rtol=1e-13)
+
+
+def test_start_grid_rows_are_np_unique_rows():
+    """fitting._unique_rows is np.unique(axis=0) (which imports numpy.ma): the same rows in the same order, so the
+    multi-start deals the same starts to the same workers."""
+    from harness.fit.fitting import _unique_rows
+    from harness.fit.laws import LAW_NAMES
+
+    x = {v: np.geomspace(1e7, 1e10, 12) for v in ("N", "D", "U", "C")}
+    grids = [get_law(name).grid(x, np.linspace(2.0, 4.0, 12)) for name in LAW_NAMES]
+    rng = np.random.default_rng(0)
+    grids += [rng.integers(0, 3, (int(rng.integers(2, 40)), int(rng.integers(1, 5)))).astype(float) for _ in range(50)]
+    for grid in grids:
+        np.testing.assert_array_equal(_unique_rows(grid), np.unique(grid, axis=0))

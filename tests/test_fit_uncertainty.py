@@ -138,6 +138,15 @@ def test_default_intervals_cover_the_truth_93_to_97_percent():
     assert ((coverage >= 0.93) & (coverage <= 0.97)).all(), coverage.to_dict()
 
 
+def test_few_distinct_sizes_are_flagged():
+    """Three model sizes leave alpha weakly identified: the warning counts the distinct values (not the rows)."""
+    n, d = sweep_grid([1e7, 1e8, 1e9], [5, 10, 20, 40, 80])
+    table = simulate("chinchilla", TRUE, N=np.repeat(n, 2), D=np.repeat(d, 2), noise=0.01, seed=4)
+    warnings = fit_law(table, profile=False).warnings
+    assert any("only 3 distinct N values" in w for w in warnings)
+    assert not any("distinct D values" in w for w in warnings)
+
+
 def _step_in_n_sweep() -> pd.DataFrame:
     """A 3 x 4 grid whose loss is E + B/D^beta exactly, plus 0.01 nats at the smallest N only: the best Chinchilla
     fit makes A/N^alpha a step (A and alpha run up the ridge to the search box), so alpha's upper side is bounded

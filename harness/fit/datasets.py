@@ -8,30 +8,38 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
-import pandas as pd
 
 from harness.errors import ConfigError
+from harness.fit.columns import Columns, read_numbers
+from harness.fit.table import numbers_only
 from harness.sizing import tokens_for_compute
+
+if TYPE_CHECKING:   # imported where a DataFrame is made (dataset_numbers never does)
+    import pandas as pd
 
 RAW = "https://raw.githubusercontent.com"
 
+# Each transform takes the upstream table (a DataFrame, or Columns of the columns it reads) and returns its runs
+# table as {name: column}: one home for the published preprocessing, whichever table type carries it.
 
-def _epoch(raw: pd.DataFrame) -> pd.DataFrame:
+
+def _epoch(raw) -> dict:
     """Epoch's preprocessing: drop the 5 highest losses, D = C/(6N) (Besiroglu et al. 2024)."""
-    table = raw.rename(columns={"Model Size": "N", "Training FLOP": "C"})[["N", "C", "loss"]]
-    table = table[table["loss"] < np.sort(table["loss"].to_numpy())[-5]].reset_index(drop=True)
-    return table.assign(D=tokens_for_compute(table["C"], table["N"]))
+    n, c, loss = (np.asarray(raw[name], dtype=float) for name in ("Model Size", "Training FLOP", "loss"))
+    keep = loss < np.sort(loss)[-5]
+    return {"N": n[keep], "C": c[keep], "loss": loss[keep], "D": tokens_for_compute(c[keep], n[keep])}
 
 
-def _openathena(raw: pd.DataFrame) -> pd.DataFrame:
-    return raw.rename(columns={"params": "N", "tokens": "D", "budget": "C"})
+def _openathena(raw) -> dict:
+    names = {"params": "N", "tokens": "D", "budget": "C"}
+    return {names.get(name, name): values for name, values in raw.items()}
 
 
-def _identity(raw: pd.DataFrame) -> pd.DataFrame:
-    return raw
+def _identity(raw) -> dict:
+    return dict(raw.items())
 
 
 @dataclass(frozen=True)
@@ -42,14 +50,16 @@ class Dataset:
     url: str
     filename: str
     licence: str
-    transform: Callable[[pd.DataFrame], pd.DataFrame]
+    transform: Callable[[object], dict]
     note: str = ""
+    reads: tuple = ()    # the upstream columns the transform reads (empty: all)
 
 
 DATASETS = {d.name: d for d in (
     Dataset("chinchilla-epoch", f"{RAW}/epoch-research/analyzing-chinchilla/92258837425e1b5f2851d624287f0120583a3d0e/"
             "data/svg_extracted_data.csv", "svg_extracted_data.csv", "none stated (cite Besiroglu et al. 2024)",
-            _epoch, "240 points after dropping the 5 highest losses; D = C/(6N)"),
+            _epoch, "240 points after dropping the 5 highest losses; D = C/(6N)",
+            ("Model Size", "Training FLOP", "loss")),
     Dataset("openathena", f"{RAW}/Open-Athena/scaling-law-analysis/3e0656ee3dce1a2c89aa67691920f5eb9d30f0fc/"
             "data/isoflops/extract/isoflops.csv", "extract_isoflops.csv", "none stated (cite the original sources)",
             _openathena, "947 IsoFLOP rows from 5 sources (column 'source')"),
@@ -104,9 +114,19 @@ def dataset_path(name: str, local_dir: Optional[str | Path] = None, fetch: bool 
 
 def load_dataset(name: str, local_dir: Optional[str | Path] = None, raw: bool = False) -> pd.DataFrame:
     """A public data set as a runs table (N, D, loss, C ...), with the published preprocessing unless ``raw``."""
+    import pandas as pd
+
     path = dataset_path(name, local_dir)
     try:
         table = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"dataset {name}: cannot read {path} ({exc})") from None
-    return table if raw else DATASETS[name].transform(table)
+    return table if raw else pd.DataFrame(DATASETS[name].transform(table))
+
+
+def dataset_numbers(name: str, local_dir: Optional[str | Path] = None) -> Optional[Columns]:
+    """``load_dataset(name, local_dir)`` as ``Columns``, without importing pandas, when the columns it reads are
+    plain numbers (``harness.fit.columns``) and the fitter needs no pandas for its runs table; else None."""
+    path = dataset_path(name, local_dir)
+    raw = read_numbers(path, DATASETS[name].reads or None)
+    return None if raw is None else numbers_only(Columns(DATASETS[name].transform(raw)))

@@ -42,14 +42,14 @@ def _newton_step(grad, hess, lam, theta, lower, upper):
         system[held[:, :, None] | held[:, None, :]] = 0.0
         system[:, diagonal, diagonal] += held
         rhs[held] = 0.0
-    scale = np.abs(hess[:, diagonal, diagonal]).mean(1) + 1e-300
+    scale = np.abs(hess[:, diagonal, diagonal]).sum(1) / len(diagonal) + 1e-300   # (the mean, without its wrapper)
     system[:, diagonal, diagonal] += (lam * scale)[:, None]
     try:
         step = np.linalg.solve(system, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:
         step = np.stack([np.linalg.lstsq(a, v, rcond=None)[0] for a, v in zip(system, rhs)])
     step[~np.isfinite(step)] = 0.0
-    return np.clip(theta + step, lower, upper)
+    return np.minimum(np.maximum(theta + step, lower), upper)   # np.clip's numbers, without its wrapper
 
 
 def _select(w: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -82,12 +82,13 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
     Levenberg–Marquardt-damped Newton, trying both the exact Hessian and the Gauss–Newton/IRLS majorant (which
     escapes the flat regions where one term of the law dominates) and keeping the better: a step is kept only if it
     lowers that row's objective; a row has converged when a kept step changes the objective by less than ``ftol``
-    (relative) or theta by less than ``xtol``, or when no damping finds a lower value (a minimum to machine
-    precision and the projected gradient is negligible, ``_stationary``: a row whose damping ran away elsewhere has
-    not converged). Both trial steps of every row are solved in one batched call and valued in one pass. With
-    ``abandon`` > 1 (multi-start only), a row is given up (not converged) when, at a 10-step checkpoint, it is still
-    ``abandon`` x the batch's best objective and crawling (< 5 % better than 10 steps earlier): such starts end in
-    poor local minima of flat regions."""
+    (relative) or theta by less than ``xtol``, or when no step lowers it and the projected gradient is negligible
+    (``_stationary``), either because the trial steps leave the objective within ``ftol`` (a minimum to rounding: the
+    row stops at once rather than raising its damping until a step changes nothing) or because no damping finds a
+    lower value (a row whose damping ran away elsewhere has not converged). Both trial steps of every row are solved
+    in one batched call and valued in one pass. With ``abandon`` > 1 (multi-start only), a row is given up (not
+    converged) when, at a 10-step checkpoint, it is still ``abandon`` x the batch's best objective and crawling
+    (< 5 % better than 10 steps earlier): such starts end in poor local minima of flat regions."""
     theta = np.clip(np.array(theta0, float), problem.lower, problem.upper)
     b, q = theta.shape
     w = np.asarray(weights, float)
@@ -115,18 +116,19 @@ def newton(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: 
         iters[idx] += 1
         small = ok & (((value[idx] - new) <= ftol * np.abs(new)) | (np.abs(trial - theta_i).max(1) <= xtol))
         stuck = ~ok & (lam_i > 1e10)
-        failed = stuck.copy()
-        if stuck.any():    # a stuck row has converged if its projected gradient is negligible
-            failed[stuck] = ~_stationary(grad_i[stuck], theta_i[stuck], value[idx[stuck]], problem.lower,
-                                         problem.upper)
+        level = ~ok & (new - value[idx] <= ftol * np.abs(value[idx]))   # no trial moved the objective beyond ftol
+        still = np.zeros(m, bool)    # a stuck or level row has converged if its projected gradient is negligible
+        ask = stuck | level
+        if ask.any():
+            still[ask] = _stationary(grad_i[ask], theta_i[ask], value[idx[ask]], problem.lower, problem.upper)
         lam[idx] = np.where(ok, np.maximum(lam_i / 5, 1e-12), lam_i * 10)
         theta[idx[ok]], value[idx[ok]] = trial[ok], new[ok]
         moved = idx[ok & ~small]                       # rows that just converged need no new derivatives
         if len(moved):
             _, grad[moved], curvature[0, moved], curvature[1, moved] = problem.derivatives(
                 theta[moved], _select(w, moved), value=False)
-        converged[idx[small | (stuck & ~failed)]] = True
-        done[idx[small | stuck]] = True
+        converged[idx[small | still]] = True
+        done[idx[small | stuck | still]] = True
     return Solution(theta, value, iters, converged)
 
 

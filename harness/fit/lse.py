@@ -44,7 +44,10 @@ class LseKernel:
         flat = np.all(self.m_aug == self.m_aug[:, :, :1], axis=(1, 2))          # the same at every point (E)
         self.constant = [k for k in range(self.k) if flat[k] and self.shift_free and not flat.all()]
         self.varying = [k for k in range(self.k) if k not in self.constant]
-        self.uses = [list(entries[k]) + [self.q] for k in range(self.k)]          # rows of m_aug a term needs
+        # rows of m_aug a term needs: its free entries, and the offset row only where fixed entries add one (a row of
+        # zeros would add a third of the matmul's work for nothing: x + 1 * 0 is x)
+        self.uses = [list(entries[k]) + ([self.q] if np.any(offset[k]) else []) for k in range(self.k)]
+        self.used_rows = [np.ascontiguousarray(self.m_aug[k][self.uses[k]]) for k in range(self.k)]   # (once)
         designs, moments = self._contraction_terms(m_free)
         self.moving = [t for t in designs if np.any(designs[t])]                 # terms of the pairs (UNIT first)
         self.pairs = [(k, l) for i, k in enumerate(self.moving) for l in self.moving[i:]]
@@ -128,7 +131,7 @@ class LseKernel:
         aug[:, :-1], aug[:, -1] = theta, 1.0
         u = self._buffer("terms", (self.k, b, self.n))
         for k in self.varying:
-            np.matmul(aug[:, self.uses[k]], self.m_aug[k][self.uses[k]], out=u[k])
+            np.matmul(aug[:, self.uses[k]], self.used_rows[k], out=u[k])
         top = None
         if not self.shift_free:
             top = u.max(axis=0)

@@ -1,12 +1,14 @@
 """Draw synthetic sweeps from any law, to plan sweeps and check that the fitter recovers what it was given."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-import pandas as pd
 
 from harness.fit.laws import Law, get_law
+
+if TYPE_CHECKING:   # imported where a table is made: `import harness.fit` (and `harness fit`) stays free of pandas
+    import pandas as pd
 
 C_FACTOR = 6.0
 
@@ -28,6 +30,8 @@ def simulate(law: str | Law, params: dict, N=None, D=None, noise: float = 0.01, 
 
     noise: standard deviation of log(loss) (lognormal, default) or of loss itself (``noise_kind="normal"``);
     arrays N, D (and U, or C for one-variable laws in C) are broadcast together."""
+    import pandas as pd
+
     law_obj = get_law(law) if isinstance(law, str) else law
     given = {k: v for k, v in {"N": N, "D": D, "U": U, "C": C}.items() if v is not None}
     arrays = np.broadcast_arrays(*[np.asarray(v, float) for v in given.values()])
@@ -51,6 +55,8 @@ def recovery(law: str, params: dict, n_sweeps: int, fit_kwargs: Optional[dict] =
              **sim_kwargs) -> pd.DataFrame:
     """Simulate ``n_sweeps`` sweeps, fit each, and tabulate each parameter's estimate and CI against the truth
     (columns sweep, param, true, estimate, low, high, covered)."""
+    import pandas as pd
+
     from harness.fit.fitting import fit_law
 
     rows = []

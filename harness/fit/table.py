@@ -2,20 +2,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-import pandas as pd
 
 from harness.errors import ConfigError
+from harness.fit.columns import Columns, read_numbers
 from harness.fit.laws import Law
+
+if TYPE_CHECKING:   # pandas is imported where a DataFrame is made: `harness fit` on a CSV of numbers never needs it
+    import pandas as pd
 
 N_COLUMNS = {"total": "N_total", "non_embedding": "N_nonembed", "with_head": "N_with_head"}
 C_FACTOR = 6.0
 
 
-def read_csv(path: str | Path, columns: Optional[dict] = None) -> pd.DataFrame:
-    """Read a CSV of runs and rename user columns (``columns`` maps our name -> theirs, e.g. {"N": "params"})."""
+FRAME_ONLY = ("run_id", "status", "epochs", "lr_sweep_best")   # read by pandas code: run labels, filters, warnings
+
+
+def numbers_only(table: Optional[Columns]) -> Optional[Columns]:
+    """``table`` if the fitter can take it as it is, without pandas (no column of ``FRAME_ONLY``), else None."""
+    return table if table is not None and not any(name in table for name in FRAME_ONLY) else None
+
+
+def read_csv(path: str | Path, columns: Optional[dict] = None, numbers: bool = False) -> pd.DataFrame | Columns:
+    """Read a CSV of runs and rename user columns (``columns`` maps our name -> theirs, e.g. {"N": "params"}).
+    With ``numbers``, a CSV of plain numbers (``harness.fit.columns.read_numbers``, ``numbers_only``) comes back as
+    ``Columns``, without importing pandas; any other file as a DataFrame."""
+    table = numbers_only(read_numbers(path)) if numbers else None
+    if table is not None:
+        return rename_columns(table, columns, str(path))
+    import pandas as pd
+
     try:
         table = pd.read_csv(path)
     except (OSError, ValueError) as exc:
@@ -37,6 +55,8 @@ def metric_as_loss(table: pd.DataFrame, metric: str, where: str = "table") -> pd
     so any recorded metric (brier, ece, loss_bpb …) is fitted like the loss; ConfigError if it is absent or empty."""
     if metric == "loss":
         return table
+    import pandas as pd
+
     if metric not in table:
         raise _missing(where, f"'{metric}' (--metric)", table, "--metric NAME of a recorded column")
     values = pd.to_numeric(table[metric], errors="coerce")
@@ -74,6 +94,10 @@ def _row(table: pd.DataFrame, position: int) -> str:
 
 def _numeric(table: pd.DataFrame, columns: list[str], where: str) -> pd.DataFrame:
     """``table`` with ``columns`` as floats; a cell that is not a number is an error naming column, row and value."""
+    if isinstance(table, Columns):   # floats already
+        return table
+    import pandas as pd
+
     out = table.copy()
     for col in columns:
         values = pd.to_numeric(table[col], errors="coerce")
@@ -96,12 +120,17 @@ def _with_tokens(table: pd.DataFrame, n_col: str, where: str) -> pd.DataFrame:
 
 def _check(table: pd.DataFrame, name: str, where: str) -> np.ndarray:
     """Column ``name`` as floats, all finite and positive, or an error naming the first bad row."""
-    values = table[name].to_numpy(float)
+    values = _floats(table, name)
     for bad, what in ((~np.isfinite(values), "NaN or infinite values"), (values <= 0, "non-positive values")):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ConfigError(f"{where}: column '{name}' has {what} (first: {_row(table, i)}: {values[i]:g})")
     return values
+
+
+def _floats(table: pd.DataFrame | Columns, name: str) -> np.ndarray:
+    """Column ``name`` of a DataFrame or ``Columns`` as a float array."""
+    return table[name] if isinstance(table, Columns) else table[name].to_numpy(float)
 
 
 def best_lr_only(table: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +143,7 @@ def best_lr_only(table: pd.DataFrame) -> pd.DataFrame:
 MAX_FIT_ROWS = 100_000   # above this a fit takes minutes and gigabytes (1e5 rows: ~1 min on 2 cores); refused
 
 
-def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: str = "table",
+def prepare(table: pd.DataFrame | Columns, law: Law, n_convention: str = "total", where: str = "table",
             weights: Optional[np.ndarray | str] = None) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
     """(variables, loss, weights, the rows used) for fitting ``law``; raises ConfigError on bad input.
 
@@ -152,7 +181,7 @@ def prepare(table: pd.DataFrame, law: Law, n_convention: str = "total", where: s
 def _weights(table: pd.DataFrame, weights, where: str) -> np.ndarray:
     if weights is None:
         return np.ones(len(table))
-    w = table[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, float)
+    w = _floats(table, weights) if isinstance(weights, str) else np.asarray(weights, float)
     if w.shape != (len(table),) or not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ConfigError(f"{where}: weights must be {len(table)} finite non-negative numbers")
     return w
@@ -163,5 +192,5 @@ def _check_identifiable(x: dict, y: np.ndarray, law: Law, where: str) -> None:
         raise ConfigError(f"{where}: {len(y)} points, fewer than the {len(law.param_names)} parameters of the "
                           f"{law.name} law")
     for var in ("N", "D"):
-        if var in x and len(np.unique(x[var])) < 2:
+        if var in x and np.all(x[var] == x[var][0]):   # one value (not np.unique: it imports numpy.ma)
             raise ConfigError(f"{where}: column '{var}' has a single value; cannot fit its exponent")

@@ -160,8 +160,9 @@ def identification_warnings(problem: Problem, theta: np.ndarray, cov: Optional[n
     out = []
     names = names or [n for n, free in zip(problem.law.theta_names, problem.free) if free]
     for var in ("N", "D", "C"):
-        if var in problem.x and 1 < len(np.unique(problem.x[var])) < 4:
-            out.append(f"only {len(np.unique(problem.x[var]))} distinct {var} values: its exponent is weakly identified")
+        distinct = len(set(problem.x[var].tolist())) if var in problem.x else 0   # (np.unique imports numpy.ma)
+        if 1 < distinct < 4:
+            out.append(f"only {distinct} distinct {var} values: its exponent is weakly identified")
     if len(problem.y) < 3 * len(names):
         out.append(f"{len(problem.y)} points for {len(names)} free parameters: too few for stable estimates")
     span = problem.upper - problem.lower

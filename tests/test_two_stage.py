@@ -67,6 +67,8 @@ def test_overfitted_runs_are_the_ones_whose_loss_rose():
                           "loss": [3.5, 3.6, 3.55, 3.8, 3.62]})
     assert overfitted_mask(table, "N", rise=0.1).tolist() == [False, False, False, True, False]
     assert overfitted_mask(table, "N", rise=0.3).tolist() == [False] * 5
+    seeds = pd.DataFrame({"N": [1e4] * 4, "D": [2e5, 2e5, 4e5, 4e5], "U": [1e4] * 4, "loss": [3.5, 3.65, 3.55, 3.7]})
+    assert overfitted_mask(seeds, "N", rise=0.1).tolist() == [False, False, False, True]  # seeds of one D: not
 
 
 def test_bad_input_is_one_line():

@@ -102,13 +102,13 @@ def fresh_mask(table: pd.DataFrame) -> np.ndarray:
 
 
 def overfitted_mask(table: pd.DataFrame, n_col: str, rise: float = RISE_NATS) -> np.ndarray:
-    """True for repeated runs whose loss exceeds that of a run with the same N and U and fewer tokens by > ``rise``."""
+    """True for repeated runs whose loss exceeds that of a run with the same N and U and fewer tokens by > ``rise``
+    (runs with as many tokens, e.g. other seeds of the same point, are not compared)."""
     out = np.zeros(len(table), bool)
     rows = table.reset_index(drop=True)
     for _, cell in rows[~fresh_mask(rows)].groupby([n_col, "U"]):
-        cell = cell.sort_values("D")
-        best_before = cell["loss"].cummin().shift(1)
-        out[cell.index[(cell["loss"] > best_before + rise).to_numpy()]] = True
+        best_before = cell.groupby("D")["loss"].min().sort_index().cummin().shift(1)
+        out[cell.index[(cell["loss"] > cell["D"].map(best_before) + rise).to_numpy()]] = True
     return out
 
 

@@ -2,7 +2,7 @@
 of sweeps/data_constrained.yaml (its own grid), before the extra runs train.
 
 usage: PYTHONPATH=. .venv/bin/python scripts/data_constrained_design.py [--sweeps 20] [--bootstrap 50]
-           [--designs own_grid,sweep_file] [--truth 15.4,40] [--noise 0.0097]
+           [--designs own_grid,sweep_file] [--truth 15.4,40] [--noise 0.0097] [--fit-on own_grid|all]
 Truth: the two-stage fit of the sweep's own grid (scripts/data_constrained.py's primary fit: E at the floor,
 alpha = beta) with R_D* held at each --truth value and R_N* refitted on its repeated runs given it. Noise (sd of log
 loss): that fit's residuals, sqrt(SSR / (n - 5)) over the runs it uses, unless --noise. Designs: the own grid's runs
@@ -10,6 +10,7 @@ the fit uses (over-fitted ones left out, as the fit leaves them out) plus blocks
 sweep file's extra_grids exactly as planned. For each design and truth, ``--sweeps`` simulated sweeps are fitted as the
 reference is (harness.fit.two_stage, bootstrap redoing both stages); printed: how often R_D* is identified, how often
 its interval then covers the truth, the median interval, and the new tokens with the estimated training minutes.
+``--fit-on all --designs all_records,all_records+next`` asks the same of every committed record and a next step.
 """
 from __future__ import annotations
 
@@ -46,9 +47,11 @@ BLOCKS = {   # alternatives to the sweep file's extra grids
     "u131k": grid(BOTH, [M, 2 * M, 4 * M, 8 * M], 131072),
     "seeds": grid(BOTH, [M / 4, M / 2, M], 16384, 2) + grid(BOTH, [M / 4, M / 2, M], 65536, 2)
     + grid(BOTH, [M / 4, M / 2, M], CORPUS, 2),
+    # after the sweep file: 3 more seeds at 16 and 32 epochs of U = 32k, 65k, 131k (below the memorisation onset)
+    "next": grid(BOTH, [M / 2, M], 32768, 3) + grid(BOTH, [M, 2 * M], 65536, 3) + grid(BOTH, [2 * M, 4 * M], 131072, 3),
 }
 DESIGNS = {"own_grid": [], "fresh+size108k": ["fresh", "size108k"], "fresh+u65k+u131k": ["fresh", "u65k", "u131k"],
-           "seeds": ["seeds"], "sweep_file": ["sweep_file"]}
+           "seeds": ["seeds"], "sweep_file": ["sweep_file"], "all_records": [], "all_records+next": ["next"]}
 
 
 def sweep_file_rows() -> list[tuple]:
@@ -122,19 +125,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sweeps", type=int, default=20)
     parser.add_argument("--bootstrap", type=int, default=50)
-    parser.add_argument("--designs", default=",".join(DESIGNS))
+    parser.add_argument("--designs", default="own_grid,fresh+size108k,fresh+u65k+u131k,seeds,sweep_file")
     parser.add_argument("--truth", default="15.4,40", help="R_D* values to simulate, comma-separated")
     parser.add_argument("--noise", type=float, default=None, help="sd of log loss (default: the fit's residuals)")
+    parser.add_argument("--fit-on", choices=("own_grid", "all"), default="own_grid",
+                        help="records the truth, noise and base runs come from: the first 24 runs, or all (then use "
+                        "designs all_records, all_records+next)")
     parser.add_argument("--results", default="results/reference")
     args = parser.parse_args()
     table = load_table(SWEEP, args.results)
-    table = own_grid(table[table["status"] == "done"])
+    table = table[table["status"] == "done"].reset_index(drop=True)
+    table = own_grid(table) if args.fit_on == "own_grid" else table
     truths, noise, used = truth_and_noise(table, float(table["floor"].iloc[0]),
                                           [float(v) for v in args.truth.split(",")])
     noise = args.noise if args.noise is not None else noise
     base = pd.DataFrame({k: table.loc[~overfitted_mask(table, "N_total"), c].to_numpy(float)
                          for k, c in (("N", "N_total"), ("D", "D"), ("U", "U"))})
-    print(f"own grid: {len(table)} runs, {used} used by the fit; simulated noise {noise:.4f} (sd of log loss"
+    print(f"{args.fit_on}: {len(table)} runs, {used} used by the fit; simulated noise {noise:.4f} (sd of log loss"
           + (", --noise)" if args.noise is not None else ", the fit's residuals)")
           + f"; {args.sweeps} sweeps per design, bootstrap {args.bootstrap}")
     for truth in truths:

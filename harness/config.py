@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError  # noqa: F401 (for validators; the YAML loaders moved to harness.config_io)
 
@@ -308,6 +308,33 @@ class TrainingConfig(Strict):
         return seeds
 
 
+class ExtraGrid(Strict):
+    """More runs of the same sweep: one more grid of sizes × budgets × unique-token caps × seeds, each list the
+    sweep's own when left empty. Its runs join the plan with the run ids they would have in the sweep's own grid,
+    so a sweep can add a few targeted runs without the full product of every list."""
+
+    sizes: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="Target sizes of this grid (model.sizes; replaces the sweep's sizes and shapes); empty: the sweep's.")
+    tokens: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="Token budgets D of this grid (budgets.tokens); empty: the sweep's.")
+    unique_tokens: list[float] = Field(default_factory=list, max_length=MAX_LIST, description="Unique-token caps U of this grid (data.unique_tokens); empty: the sweep's.")
+    seeds: list[int] = Field(default_factory=list, max_length=MAX_LIST, description="Seeds of this grid (training.seeds); empty: the sweep's.")
+
+    def applied_to(self, sweep: "SweepConfig") -> "SweepConfig":
+        """The sweep with this grid's lists in place of its own (validated; ValueError naming the first problem)."""
+        raw = sweep.model_dump(exclude={"extra_grids"})
+        if self.sizes:
+            raw["model"].update(sizes=self.sizes, shapes=[])
+        for part, key, value in (("budgets", "tokens", self.tokens), ("data", "unique_tokens", self.unique_tokens),
+                                 ("training", "seeds", self.seeds)):
+            if value:
+                raw[part][key] = value
+        try:
+            return SweepConfig.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{where}: {err['msg'].removeprefix('Value error, ')}".removeprefix(": ")) from None
+
+
 class SweepConfig(Strict):
     """A whole sweep file."""
 
@@ -319,6 +346,9 @@ class SweepConfig(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Optimisation settings.")
     max_runs: int = Field(2000, ge=1, le=100_000, description="Refuse to expand to more runs than this.")
     max_tokens_per_run: float = Field(1e13, gt=0, description="Refuse budgets above this many tokens (after rounding to whole batches).")
+    extra_grids: list[ExtraGrid] = Field(
+        default_factory=list, max_length=100,
+        description="More grids of the same sweep (budgets.mode grid, no branching): their runs join the plan.")
 
     @model_validator(mode="after")
     def _run_count_bound(self) -> "SweepConfig":
@@ -328,6 +358,18 @@ class SweepConfig(Strict):
         count = (len(self.model.sizes) + len(self.model.shapes)) * len(values) * len(self.training.seeds)
         if count > self.max_runs:
             raise ValueError(f"max_runs: sizes × budgets × seeds = {count} runs, more than max_runs={self.max_runs}")
+        return self
+
+    @model_validator(mode="after")
+    def _extra_grids_valid(self) -> "SweepConfig":
+        """Extra grids only for plain grids; each must make a valid sweep with its lists in place."""
+        if self.extra_grids and (self.budgets.mode != "grid" or self.budgets.branching != "none"):
+            raise ValueError("extra_grids: only for budgets.mode 'grid' without branching")
+        for i, grid in enumerate(self.extra_grids):
+            try:
+                grid.applied_to(self)
+            except ValueError as exc:
+                raise ValueError(f"extra_grids[{i}]: {exc}") from None
         return self
 
     @model_validator(mode="after")

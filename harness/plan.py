@@ -237,6 +237,8 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
     """
     if sweep.model.families:
         return expand_families(sweep, cuda)
+    if sweep.extra_grids:
+        return expand_extra_grids(sweep, cuda)
     vocab, ctx, t = vocab_size_of(sweep.data), sweep.data.context_length, sweep.training
     if t.precision == "auto" and cuda is None:
         cuda = _cuda_available()
@@ -266,12 +268,33 @@ def expand(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
             specs.setdefault(spec.run_id, spec)
             if len(specs) > sweep.max_runs:
                 raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
-    ordered = sorted(specs.values(), key=lambda s: (s.N_total, s.tokens, s.unique_tokens or math.inf, s.seed, s.run_id))
+    ordered = sorted(specs.values(), key=_plan_order)
     if sweep.budgets.branching != "none":
         from harness.branching import branch_plan
 
         return branch_plan(ordered, sweep.budgets)
     return ordered
+
+
+def _plan_order(spec: RunSpec) -> tuple:
+    """A plan's run order: N, D, U (uncapped last), seed, id."""
+    return spec.N_total, spec.tokens, spec.unique_tokens or math.inf, spec.seed, spec.run_id
+
+
+def expand_extra_grids(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:
+    """The runs of a sweep with ``extra_grids``: its own grid's and every extra grid's (their lists in place of the
+    sweep's), each run once (an extra grid's run has the id it would have in the sweep's own grid), in plan order."""
+    specs: dict[str, RunSpec] = {}
+    parts = [sweep.model_copy(update={"extra_grids": []})] + [grid.applied_to(sweep) for grid in sweep.extra_grids]
+    for i, part in enumerate(parts):
+        try:
+            for spec in expand(part, cuda):
+                specs.setdefault(spec.run_id, spec)
+        except ConfigError as exc:
+            raise ConfigError(f"extra_grids[{i - 1}]: {exc}" if i else str(exc)) from None
+    if len(specs) > sweep.max_runs:
+        raise ConfigError(f"budgets: the sweep expands to more than max_runs={sweep.max_runs} runs")
+    return sorted(specs.values(), key=_plan_order)
 
 
 def expand_families(sweep: SweepConfig, cuda: Optional[bool] = None) -> list[RunSpec]:

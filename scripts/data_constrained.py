@@ -22,7 +22,7 @@ from harness.fit import get_law
 from harness.fit.two_stage import DECAY, TwoStageFit, fit_decay, fit_two_stage
 from harness.plots import close, loss_vs_epochs, save
 from harness.published import load_registry
-from harness.store import load_table
+from harness.store import aggregate_seeds, load_table
 
 SWEEP = "sweeps/data_constrained.yaml"
 DATABLATIONS = Path(__file__).resolve().parents[2] / "shared" / "external" / "datablations" / "runs_182_c4.csv"
@@ -38,17 +38,37 @@ def published_constants() -> dict:
 
 
 def fresh_gap(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (N, D) cell and epochs: loss minus the loss of the cell's run without repetition (epochs ≤ 1)."""
+    """Per (N, D) cell and U: the mean loss over seeds minus the mean loss of the cell's runs without repetition
+    (epochs <= 1), with the seed count and spread."""
     rows = []
     for (n, d), cell in table.groupby(["N_total", "D"]):
         fresh = cell[cell["epochs"] <= 1]
         if fresh.empty:
             continue
-        base, se = float(fresh["loss"].iloc[0]), float(fresh["loss_se"].iloc[0])
-        for _, run in cell.sort_values("epochs").iterrows():
-            rows.append({"N": int(n), "D": int(d), "U": int(run["U"]), "epochs": run["epochs"], "loss": run["loss"],
-                         "minus_fresh": run["loss"] - base, "se_fresh": se})
-    return pd.DataFrame(rows)
+        base, se = float(fresh["loss"].mean()), float(fresh["loss_se"].mean())
+        for u, runs in cell.groupby("U"):
+            rows.append({"N": int(n), "D": int(d), "U": int(u), "epochs": runs["epochs"].max(), "seeds": len(runs),
+                         "loss": runs["loss"].mean(), "seed_sd": runs["loss"].std(), "minus_fresh": runs["loss"].mean()
+                         - base, "se_fresh": se})
+    return pd.DataFrame(rows).sort_values(["N", "D", "epochs"], kind="stable") if rows else pd.DataFrame(rows)
+
+
+def seed_noise(points: pd.DataFrame) -> list[str]:
+    """The pooled seed standard deviation of the loss (nats, and of log loss) over the points with several seeds:
+    fresh-data points, and repeated points up to 32 epochs (beyond, memorisation makes single seeds blow up)."""
+    lines = []
+    for label, sel in (("fresh (epochs <= 1)", points["epochs"] <= 1),
+                       ("repeated, 2-32 epochs", (points["epochs"] > 1) & (points["epochs"] <= 32))):
+        multi = points[sel & (points["seed_count"] > 1)]
+        if multi.empty:
+            lines.append(f"seed noise, {label}: no point has more than one seed")
+            continue
+        dof = multi["seed_count"] - 1
+        sd = float(np.sqrt((multi["loss_std"] ** 2 * dof).sum() / dof.sum()))
+        log_sd = float(np.sqrt(((multi["loss_std"] / multi["loss"]) ** 2 * dof).sum() / dof.sum()))
+        lines.append(f"seed noise, {label}: pooled sd {sd:.4f} nats ({log_sd:.4f} of log loss) over {len(multi)} "
+                     f"points, {int(multi['seed_count'].sum())} runs; their mean eval SE {multi['loss_se'].mean():.4f}")
+    return lines
 
 
 def fitted_law(params: dict):
@@ -64,7 +84,8 @@ def _interval(est) -> str:
         return f"{est.value:.3g}, 95 % CI [{est.ci[0]:.3g}, {est.ci[1]:.3g}] ({est.ci_method})"
     lo, hi = (f"{v:.3g}" if v is not None else "-" for v in est.profile)
     return (f"{est.value:.3g}, NOT IDENTIFIED: no interval; stage-2 profile bounds [{lo}, {hi}] (base held exact), "
-            f"bootstrap 2.5-97.5 % range [{est.boot_range[0]:.3g}, {est.boot_range[1]:.3g}] (both stages redone)")
+            f"bootstrap 2.5-97.5 % range [{est.boot_range[0]:.3g}, {est.boot_range[1]:.3g}] (both stages redone; "
+            f"{est.boot_at_bound:.0%} of the draws at a bound of the law)")
 
 
 def report(fit: TwoStageFit, published: dict) -> list[str]:
@@ -102,17 +123,22 @@ def sensitivity(table: pd.DataFrame, fixed, n_boot: int) -> tuple[list[str], lis
 
 
 def conclusion(primary, estimates: list, published: float) -> str:
-    """The plain answer over all variants: identified anywhere? the spread of R_D* estimates; the primary's bounds."""
+    """The plain answer over all variants: identified anywhere? the spread of R_D* estimates; the primary's answer."""
     values = [e.value for e in estimates]
     found = [e for e in estimates if e.identified]
     spread = f"its estimates range {min(values):.3g}-{max(values):.3g} across the {len(values)} variants"
+    if primary.identified:
+        low, high = primary.ci
+        primary_says = f"The primary variant gives {primary.value:.3g} [{low:.3g}, {high:.3g}]"
+    else:
+        low, high = primary.boot_range
+        primary_says = (f"The primary variant does not identify it: bootstrap range [{low:.3g}, {high:.3g}] "
+                        f"({primary.boot_at_bound:.0%} of the draws at the bound)")
+    primary_says += (", which " + ("excludes" if not low <= published <= high else "contains") + f" {published:g}")
     if found:
         agree = sum(e.ci[0] <= published <= e.ci[1] for e in found)
         return (f"CONCLUSION: {len(found)} of {len(values)} variants identify R_D*; {agree} of their intervals "
-                f"contain {published:g}; {spread}.")
-    low, high = primary.boot_range
-    primary_says = (f"The primary variant's bootstrap range [{low:.3g}, {high:.3g}] "
-                    + ("excludes" if not low <= published <= high else "contains") + f" {published:g}")
+                f"contain {published:g}; {spread}. {primary_says}.")
     return (f"CONCLUSION: the committed records do not identify R_D*: no variant gives an interval (bounds only); "
             f"{spread}. {primary_says}, but it moves with the fit's choices (above), so whether R_D* agrees with "
             f"{published:g} cannot be told from these runs.")
@@ -147,6 +173,8 @@ def main() -> None:
     table = table[table["status"] == "done"]
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(fresh_gap(table).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    points = aggregate_seeds(table)          # one point per (N, D, U): the mean over seeds
+    print("\n".join(seed_noise(points)))
     fixed = None if args.free_E else {"E": float(table["floor"].iloc[0])}  # the language's exact entropy rate
     print("E fixed at the synthetic floor" if fixed else "E free", fixed or "")
     published = published_constants()
@@ -156,8 +184,8 @@ def main() -> None:
     print("\n".join(lines))
     print("\n".join(datablations_context(published)))
     print(conclusion(fit.estimates["R_D_star"], estimates, published["R_D_star"]))
-    fig = loss_vs_epochs(table["N_total"], table["D"], table["epochs"], table["loss"], fitted_law(fit.params),
-                         loss_se=table["loss_se"])
+    fig = loss_vs_epochs(points["N_total"], points["D"], points["epochs"], points["loss"], fitted_law(fit.params),
+                         loss_se=points["loss_sem"].fillna(points["loss_se"]))
     print("figure:", ", ".join(str(p) for p in save(fig, Path(args.figures), "loss_vs_epochs")))
     close(fig)
 

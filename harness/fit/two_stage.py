@@ -45,7 +45,8 @@ class DecayEstimate:
     """One decay constant: its stage-2 estimate, whether the runs identify it, its interval (None when not
     identified; how it was made in ``ci_method``: the bootstrap redoing both stages, or without draws the profile),
     the stage-2 profile bounds (conditional on the base; None: unbounded on that side), the bootstrap draws'
-    percentile range (NaN without draws) and ``held`` (not fitted, with the reason in ``note``)."""
+    percentile range (NaN without draws), ``boot_at_bound`` (the share of draws at a bound of the law, NaN without
+    draws) and ``held`` (not fitted, with the reason in ``note``)."""
 
     name: str
     value: float
@@ -56,6 +57,7 @@ class DecayEstimate:
     held: bool = False
     note: str = ""
     ci_method: str = ""
+    boot_at_bound: float = float("nan")
 
     def verdict(self, published: float) -> str:
         """Whether ``published`` agrees: inside / outside the interval, or what the bounds allow when not identified."""
@@ -102,13 +104,13 @@ def fresh_mask(table: pd.DataFrame) -> np.ndarray:
 
 
 def overfitted_mask(table: pd.DataFrame, n_col: str, rise: float = RISE_NATS) -> np.ndarray:
-    """True for repeated runs whose loss exceeds that of a run with the same N and U and fewer tokens by > ``rise``."""
+    """True for repeated runs whose loss exceeds that of a run with the same N and U and fewer tokens by > ``rise``
+    (runs with as many tokens, e.g. other seeds of the same point, are not compared)."""
     out = np.zeros(len(table), bool)
     rows = table.reset_index(drop=True)
     for _, cell in rows[~fresh_mask(rows)].groupby([n_col, "U"]):
-        cell = cell.sort_values("D")
-        best_before = cell["loss"].cummin().shift(1)
-        out[cell.index[(cell["loss"] > best_before + rise).to_numpy()]] = True
+        best_before = cell.groupby("D")["loss"].min().sort_index().cummin().shift(1)
+        out[cell.index[(cell["loss"] > cell["D"].map(best_before) + rise).to_numpy()]] = True
     return out
 
 
@@ -223,7 +225,9 @@ def _estimates(theta, problem, weights, draws, hold_rn, level, single_n) -> dict
         ok = lo is not None and hi is not None and not any(_at_bound(v) for v in span)
         ci = (span if len(draws) > 1 else [lo, hi]) if ok else None
         method = "bootstrap, both stages redone" if len(draws) > 1 else "profile, base held exact"
-        out[name] = DecayEstimate(name, float(theta[j]), ok, ci, [lo, hi], span, ci_method=method)
+        at_bound = float(np.mean([_at_bound(v) for v in draws[:, j]])) if len(draws) else float("nan")
+        out[name] = DecayEstimate(name, float(theta[j]), ok, ci, [lo, hi], span, ci_method=method,
+                                  boot_at_bound=at_bound)
     if hold_rn:
         why = "the repeated runs have a single N" if single_n else "held by the caller"
         out["R_N_star"] = DecayEstimate("R_N_star", R_BOUNDS[1], False, None, [None, None], [np.nan, np.nan],

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from harness.fit.fitting import data_warnings
+from harness.fit.table import data_warnings
 from harness.fit.table import best_lr_only
 from harness.hparams import deepseek2024, porian2024
 from harness.plan import load_and_expand

@@ -13,7 +13,7 @@ from harness.fit.estimate import (OBJECTIVES, Objective, Problem, Solution, basi
                                   screened_multistart)
 from harness.fit.laws import Law, get_law
 from harness.fit.profile import profile_bounds
-from harness.fit.table import best_lr_only, numbers_only, prepare
+from harness.fit.table import data_warnings, excluded_runs_warnings, numbers_only, prepare
 from harness.fit.uncertainty import (BOOTSTRAP_METHODS, bca_ci, bootstrap_thetas, hessian_se,
                                      identification_warnings, jackknife_thetas, percentile_ci)
 from harness.errors import ConfigError
@@ -265,42 +265,6 @@ def fit_law(table: pd.DataFrame | Columns, law: str | Law = "chinchilla", object
 def _scipy_solution(problem: Problem, grid: np.ndarray, w: np.ndarray, options: Optional[dict]) -> Solution:
     thetas, values, ok = scipy_reference(problem, grid, w, options=options)
     return Solution(thetas, values, np.zeros(len(grid), int), ok)
-
-
-def excluded_runs_warnings(table: pd.DataFrame) -> list[str]:
-    """A visible note for every status (diverged, failed, …) whose runs were kept out of the fit."""
-    if "status" not in table:
-        return []
-    out = table[table["status"] != "done"]
-    notes = []
-    for status, rows in out.groupby("status"):
-        ids = rows["run_id"].tolist() if "run_id" in rows else []
-        listed = ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-        notes.append(f"{len(rows)} {status} run(s) kept out of the fit" + (f": {listed}" if listed else ""))
-    return notes
-
-
-def _listed(ids: list) -> str:
-    return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-
-
-def data_warnings(table: pd.DataFrame) -> list[str]:
-    """Notes on the runs a fit used: runs that repeated their data (epochs > 1, listed) and LR-sweep runs kept out."""
-    notes = []
-    used = table[table["status"] == "done"] if "status" in table else table
-    if "epochs" in used:
-        import pandas as pd
-
-        rep = used[pd.to_numeric(used["epochs"], errors="coerce") > 1]
-        if len(rep):
-            ids = rep["run_id"].tolist() if "run_id" in rep else []
-            notes.append(f"{len(rep)} run(s) repeated their training data (up to {float(rep['epochs'].max()):.3g} "
-                         f"epochs; losses may be above the unique-data law)" + (f": {_listed(ids)}" if ids else ""))
-    if "lr_sweep_best" in used:
-        lost = len(used) - len(best_lr_only(used))
-        if lost:
-            notes.append(f"{lost} LR-sweep run(s) kept out of the fit (not the best LR for their size and D)")
-    return notes
 
 
 def _natural(problem: Problem, theta: np.ndarray) -> dict:

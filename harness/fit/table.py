@@ -194,3 +194,38 @@ def _check_identifiable(x: dict, y: np.ndarray, law: Law, where: str) -> None:
     for var in ("N", "D"):
         if var in x and np.all(x[var] == x[var][0]):   # one value (not np.unique: it imports numpy.ma)
             raise ConfigError(f"{where}: column '{var}' has a single value; cannot fit its exponent")
+
+
+def excluded_runs_warnings(table: pd.DataFrame) -> list[str]:
+    """A visible note for every status (diverged, failed, …) whose runs were kept out of the fit."""
+    if "status" not in table:
+        return []
+    out = table[table["status"] != "done"]
+    notes = []
+    for status, rows in out.groupby("status"):
+        ids = rows["run_id"].tolist() if "run_id" in rows else []
+        notes.append(f"{len(rows)} {status} run(s) kept out of the fit" + (f": {_listed(ids)}" if ids else ""))
+    return notes
+
+
+def _listed(ids: list) -> str:
+    return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def data_warnings(table: pd.DataFrame) -> list[str]:
+    """Notes on the runs a fit used: runs that repeated their data (epochs > 1, listed) and LR-sweep runs kept out."""
+    notes = []
+    used = table[table["status"] == "done"] if "status" in table else table
+    if "epochs" in used:
+        import pandas as pd
+
+        rep = used[pd.to_numeric(used["epochs"], errors="coerce") > 1]
+        if len(rep):
+            ids = rep["run_id"].tolist() if "run_id" in rep else []
+            notes.append(f"{len(rep)} run(s) repeated their training data (up to {float(rep['epochs'].max()):.3g} "
+                         f"epochs; losses may be above the unique-data law)" + (f": {_listed(ids)}" if ids else ""))
+    if "lr_sweep_best" in used:
+        lost = len(used) - len(best_lr_only(used))
+        if lost:
+            notes.append(f"{lost} LR-sweep run(s) kept out of the fit (not the best LR for their size and D)")
+    return notes

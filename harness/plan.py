@@ -11,9 +11,10 @@ from pydantic import Field
 
 from harness.errors import ConfigError
 from harness.config import (
-    IN_ID, IN_ID_UNLESS_DEFAULT, DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig, content_hash, id_payload,
+    IN_ID, IN_ID_UNLESS_DEFAULT, DataConfig, LRConfig, OptimizerConfig, ScheduleConfig, Strict, SweepConfig,
 )
 from harness.datawall import unique_caps
+from harness.hashing import content_hash, id_payload
 from harness.design import CONVENTION_SIZE_BY, design_sizes, flops_per_token_for
 from harness.hparams import batch_sequences, rule_hparams
 from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params, tokens_for_compute
@@ -28,7 +29,7 @@ _PRECISION_IN_ID = {"auto": "auto", "fp32": "auto", "bf16": "bf16"}
 class RunSpec(Strict):
     """One fully derived run: everything train() needs, nothing computed twice later.
 
-    Fields marked ``IN_ID`` are hashed into the run id (see :func:`harness.config.id_payload`); a new
+    Fields marked ``IN_ID`` are hashed into the run id (see :func:`harness.hashing.id_payload`); a new
     field that changes the outcome must use ``IN_ID_UNLESS_DEFAULT`` so existing records keep their ids.
     """
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from harness.config import IN_ID, IN_ID_UNLESS_DEFAULT, Strict, id_payload, load_sweep
+from harness.config import IN_ID, IN_ID_UNLESS_DEFAULT, Strict, load_sweep
+from harness.hashing import id_payload
 from harness.plan import RunSpec, expand, make_run_id
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,7 +26,8 @@ import numpy as np
 
 from harness.errors import ConfigError
 
-from harness.config import DataConfig, content_hash, safe_name
+from harness.config import DataConfig
+from harness.hashing import content_hash, safe_name
 from harness.data.cache import FORMAT_VERSION, open_entry, pack_documents, token_dtype, write_arrays
 from harness.data.sources import describe_source, labelled_documents, source_signature, split_documents
 from harness.data.tokenizers import TOKENIZER_FILE, make_tokenizer

@@ -68,11 +68,13 @@ class _Wrapper(torch.nn.Module):  # stands in for DDP / torch.compile: the model
         return self.module(**kwargs)
 
 
-@pytest.mark.parametrize("change", ["wrapped", "hook", "checkpointing", "dropout", "eager", "autocast_patch"])
+@pytest.mark.parametrize("change", ["wrapped", "compiled", "hook", "checkpointing", "dropout", "eager", "autocast_patch"])
 def test_gpt2_falls_back_where_the_direct_forward_would_not_be_exact(change):
     model = _model()
     if change == "wrapped":
         model = _Wrapper(model)
+    elif change == "compiled":  # training.compile: the compiled module's forward runs
+        model = torch.compile(model)
     elif change == "hook":
         model.register_forward_hook(lambda module, args, out: out)
     elif change == "checkpointing":

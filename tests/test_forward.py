@@ -9,11 +9,12 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 
 from harness.config import load_sweep
+from harness import forward
 from harness.forward import direct_gpt2, gpt2_logits, lm_logits
 from harness.model import build_model
 from harness.plan import expand
 from harness.sizing import ModelShape
-from harness.train import TrainOptions, _setup
+from harness.train import TrainOptions, _setup, _train_step, evaluate
 
 SHAPES = [ModelShape(n_layer=2, d_model=32, n_head=2, d_ff=128), ModelShape(n_layer=3, d_model=48, n_head=3, d_ff=96)]
 
@@ -88,8 +89,13 @@ def test_gpt2_falls_back_where_the_direct_forward_would_not_be_exact(change):
     assert not direct_gpt2(model)
 
 
-def test_a_cpu_fp32_training_run_takes_the_direct_forward(sweep_file):
+def test_a_cpu_fp32_training_step_and_eval_take_the_direct_forward(sweep_file, monkeypatch):
     [spec] = expand(load_sweep(sweep_file()), cuda=False)
     with tempfile.TemporaryDirectory() as tmp:
         ctx, _, _ = _setup(spec, Path(tmp) / "tiny" / spec.run_id, TrainOptions(progress=False))
     assert direct_gpt2(ctx.model)
+    calls = []
+    monkeypatch.setattr(forward, "gpt2_logits", lambda model, ids: calls.append(ids.shape) or gpt2_logits(model, ids))
+    _train_step(ctx, 0)
+    evaluate(ctx.model, ctx.eval_windows[:3], 2, torch.device("cpu"))
+    assert calls == [(spec.batch_size, spec.context_length), (2, spec.context_length), (1, spec.context_length)]

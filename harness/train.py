@@ -29,6 +29,7 @@ from harness.curves import curve_summary, train_eval_sample
 from harness.datawall import repetition_fields, unique_windows
 from harness.data.corpus import TokenCorpus, clustered_mean_se, load_corpus
 from harness.data.tokenizers import save_hf_tokenizer
+from harness.forward import lm_logits
 from harness.model import build_model
 from harness.plan import RunSpec
 from harness.provenance import device_name, git_commit, library_versions, peak_flops
@@ -103,7 +104,7 @@ def _to_tensor(windows: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def _loss(model: torch.nn.Module, windows: torch.Tensor, reduction: str = "mean",
           on_logits: Optional[Callable] = None) -> torch.Tensor:
-    logits = model(input_ids=windows[:, :-1]).logits
+    logits = lm_logits(model, windows[:, :-1])  # model(input_ids=...).logits, fewer Python layers (harness.forward)
     if on_logits is not None:
         on_logits(logits, windows[:, 1:])
     loss = F.cross_entropy(logits.float().flatten(0, 1), windows[:, 1:].flatten(), reduction=reduction)

@@ -5,9 +5,12 @@ through a bare loop on the same transformers model (forward, cross-entropy, back
 through a plain PyTorch GPT of the same shape written here (``plain_gpt.py``: nanoGPT's layout, SDPA with
 ``is_causal``). Rounds are interleaved in one process so machine noise hits all alike; the table shows
 median tokens/s and the ratio harness / plain GPT (>= 1.0: the harness step is as fast as hand-written
-PyTorch) and, on a GPU, MFU. The harness tunes its process's allocator (``harness.cpualloc``: no page faults on
-activations), which the in-process references share; so in fp32 without ``--compile`` the plain GPT also runs in a
-child process with every default, as a stand-alone script would, interleaved the same way ("own-process plain",
+PyTorch; the median of per-round ratios, with their quartiles) and, on a GPU, MFU. The order of the contenders
+rotates from round to round: whichever runs first in a round wakes the thread pool and refills caches after the
+others (or another process) ran, a cost that a fixed order would always charge to the same one. The harness
+tunes its process's allocator (``harness.cpualloc``: no page faults on activations), which the in-process
+references share; so in fp32 without ``--compile`` the plain GPT also runs in a child process with every
+default, as a stand-alone script would, interleaved the same way ("own-process plain",
 "vs it": harness / that). Usage: ``python scripts/bench_train.py [--steps 20] [--rounds 5]
 [--precision auto|bf16|fp32] [--compile] [--no-plain-process]``.
 """
@@ -125,11 +128,13 @@ def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool, rounds
     if child:
         child[0](0, 3)
         times["plain_proc"] = []
-    for _ in range(rounds):
-        for name, fn in runners.items():
-            times[name].append(_time(fn, steps, device))
-        if child:
-            times["plain_proc"].append(child[0](0, steps))
+    timed = {name: (lambda fn=fn: _time(fn, steps, device)) for name, fn in runners.items()}
+    if child:
+        timed["plain_proc"] = lambda: child[0](0, steps)
+    order = list(timed)
+    for r in range(rounds):   # the order rotates: none always runs first, after another process's burst
+        for name in order[r % len(order):] + order[:r % len(order)]:
+            times[name].append(timed[name]())
     if child:
         child[1]()
     tokens = steps * spec.batch_size * spec.context_length
@@ -138,10 +143,17 @@ def bench_shape(shape: tuple, steps: int, precision: str, compile_: bool, rounds
     peak = peak_flops(device)
     return {"shape": f"{shape[0]}x{shape[1]} ctx{shape[2]} b{shape[3]}", "N_total": spec.N_total,
             "harness_tok_s": tps["harness"], "bare_tok_s": tps["bare"], "plain_tok_s": tps["plain"],
-            "vs_plain": statistics.median(ratios), "vs_bare": statistics.median(
+            "vs_plain": statistics.median(ratios), "vs_plain_quartiles": _quartiles(ratios),
+            "vs_bare": statistics.median(
                 b / h for h, b in zip(times["harness"], times["bare"])),
             "mfu": spec.flops["full"] * tps["harness"] / peak if peak else None,
             **_process_columns(times, tokens)}
+
+
+def _quartiles(values: list) -> tuple:
+    """25th and 75th percentiles of the per-round ratios: the spread the median's third decimal sits in."""
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return q[0], q[2]
 
 
 def _process_columns(times: dict, tokens: int) -> dict:
@@ -174,14 +186,19 @@ def main() -> None:
     print(f"device: {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
           f"threads {torch.get_num_threads()}, precision {args.precision}, compile {args.compile}")
     print(f"{'shape':<24}{'N_total':>10}{'harness tok/s':>15}{'bare tok/s':>12}{'plain GPT tok/s':>17}"
-          f"{'vs bare':>9}{'vs plain':>10}{'MFU':>8}{'own-process plain tok/s':>25}{'vs it':>8}")
+          f"{'vs bare':>9}{'vs plain [quartiles]':>24}{'MFU':>8}{'own-process plain tok/s':>25}{'vs it':>8}")
     for shape in picked:
         r = bench_shape(shape, args.steps, args.precision, args.compile, args.rounds, not args.no_plain_process)
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
         own = (f"{r['plain_proc_tok_s']:>25,.0f}{r['vs_plain_proc']:>7.2f}x" if "vs_plain_proc" in r
                else f"{'-':>25}{'-':>8}")
         print(f"{r['shape']:<24}{r['N_total']:>10,}{r['harness_tok_s']:>15,.0f}{r['bare_tok_s']:>12,.0f}"
-              f"{r['plain_tok_s']:>17,.0f}{r['vs_bare']:>8.2f}x{r['vs_plain']:>9.2f}x{mfu:>8}{own}")
+              f"{r['plain_tok_s']:>17,.0f}{r['vs_bare']:>8.2f}x{_ratio_cell(r):>24}{mfu:>8}{own}")
+
+
+def _ratio_cell(r: dict) -> str:
+    low, high = r["vs_plain_quartiles"]
+    return f"{r['vs_plain']:.3f}x [{low:.3f}, {high:.3f}]"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""scripts/ground_truth_coverage.py on sweeps drawn from a known law: its statistic separates a right floor from a
+wrong one, and its simulated fits land on the truth."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from harness.fit import simulate
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ground_truth_coverage.py"
+TRUTH = {"E": 1.8, "A": 40.0, "alpha": 0.4, "B": 60.0, "beta": 0.35}
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("ground_truth_coverage", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table(noise=0.002):
+    N, D = np.meshgrid([1e4, 3e4, 1e5, 3e5, 1e6], [1e6, 3e6, 1e7, 3e7])
+    return simulate("chinchilla", TRUTH, N=N, D=D, noise=noise, seed=1)[["N", "D", "loss"]]
+
+
+def test_holding_e_at_the_true_floor_costs_little_and_at_a_wrong_one_much():
+    script, table = _script(), _table()
+    _, at_truth = script.objective_rise(table, TRUTH["E"])
+    _, at_wrong = script.objective_rise(table, 1.7)
+    assert 0.0 <= at_truth and at_wrong > 100 * at_truth   # (objective: Huber, delta 1e-3, on log residuals)
+
+
+def test_simulated_sweeps_are_drawn_from_the_truth_and_fitted_with_e_free():
+    script, table = _script(), _table()
+    sims = script.simulate(table, TRUTH, 0.002, sims=3, bootstrap=40, rng=np.random.default_rng(0))
+    assert len(sims) == 3 and (sims["rise"] >= 0).all()
+    assert np.all(np.abs(sims["E"] - TRUTH["E"]) < 0.05) and np.all(np.abs(sims["beta"] - TRUTH["beta"]) < 0.1)
+    shown = script.summary(sims, TRUTH)
+    assert list(shown.index) == ["E", "alpha", "beta"] and shown.loc["E", "truth"] == "1.8"

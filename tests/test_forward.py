@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 
 from harness.config import load_sweep
 from harness import forward
@@ -14,7 +13,7 @@ from harness.forward import direct_gpt2, gpt2_logits, lm_logits
 from harness.model import build_model
 from harness.plan import expand
 from harness.sizing import ModelShape
-from harness.train import TrainOptions, _setup, _train_step, evaluate
+from harness.train import TrainOptions, _accelerator, _setup, _train_step, evaluate
 
 SHAPES = [ModelShape(n_layer=2, d_model=32, n_head=2, d_ff=128), ModelShape(n_layer=3, d_model=48, n_head=3, d_ff=96)]
 
@@ -85,7 +84,7 @@ def test_gpt2_falls_back_where_the_direct_forward_would_not_be_exact(change):
     elif change == "eager":
         model.set_attn_implementation("eager")
     else:  # accelerate's bf16 autocast replaces the instance's forward
-        model = Accelerator(mixed_precision="bf16", cpu=True).prepare(model)
+        model = _accelerator("bf16").prepare(model)   # as training makes it (resets accelerate's singleton state)
     assert not direct_gpt2(model)
 
 

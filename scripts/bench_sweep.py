@@ -47,7 +47,7 @@ def _timed(sweep, workers, options: WorkerOptions) -> tuple[float, list[float]]:
         outcome = run_sweep(sweep, Path(tmp), workers=workers, options=options)
         elapsed = time.perf_counter() - start
         table = load_results(Path(tmp) / sweep.name).set_index("run_id")
-        losses = [float(table.loc[s.run_id, "loss"]) for s in expand(sweep)]
+        losses = [float(table.loc[s.run_id, "loss"]) for s in expand(sweep) if not s.branch_steps]  # trunks: no row
     if outcome.failed or outcome.lost_workers:
         raise SystemExit(f"workers={workers}: failed {outcome.failed}, lost {outcome.lost_workers}")
     return elapsed, losses

@@ -16,6 +16,10 @@ one time in twenty, so this script asks two questions a single sweep cannot answ
    and no interval method can be relied on to cover the floor.
 
     PYTHONPATH=. python scripts/ground_truth_coverage.py [RECORDS_DIR] [--sims 100] [--bootstrap 200] [--seed 0]
+        [--add-sizes 2e6,4e6] [--add-budgets 3.2e7,6.4e7]
+
+With ``--add-sizes``/``--add-budgets`` question 1 is asked of a larger design (all of it simulated from the same
+truth), to plan the sweep that would pin E down before anyone trains it; question 2 is about the real sweep.
 
 The output of the committed run is results/reference/ground_truth_coverage.txt.
 """
@@ -65,6 +69,20 @@ def _percentile_covers(fit, name: str, truth: float) -> bool:
     return bool(low <= truth <= high)
 
 
+def design(table: pd.DataFrame, add_sizes=(), add_budgets=()) -> pd.DataFrame:
+    """The (N, D) points simulated: the sweep's own, or with sizes/budgets added, every size x every budget."""
+    if not len(add_sizes) and not len(add_budgets):
+        return table[["N", "D"]]
+    sizes = sorted(set(table["N"].tolist()) | set(add_sizes))
+    budgets = sorted(set(table["D"].tolist()) | set(add_budgets))
+    n, d = np.meshgrid(sizes, budgets)
+    return pd.DataFrame({"N": n.ravel(), "D": d.ravel()})
+
+
+def _numbers(text: str) -> list:
+    return [float(v) for v in text.split(",") if v.strip()] if text else []
+
+
 def simulate(table: pd.DataFrame, truth: dict, sd: float, sims: int, bootstrap: int, rng) -> pd.DataFrame:
     """One row per simulated sweep: the fitted E, alpha, beta, whether each is identified and covered, the statistic."""
     rows = []
@@ -103,6 +121,9 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=200, help="resamples per simulated fit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--add-sizes", default="", help="comma-separated N_total values to add to the simulated "
+                        "design (every size then runs at every budget): a larger sweep, planned before training")
+    parser.add_argument("--add-budgets", default="", help="comma-separated token budgets to add likewise")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     start = time.perf_counter()
@@ -118,8 +139,12 @@ def main() -> None:
     low, high = real.ci.get("E", [float("nan")] * 2)
     print(f"real sweep, E free: E {real.params['E']:.4f} [{low:.4f}, {high:.4f}] ({REAL_BOOTSTRAP} resamples), "
           f"objective rise with E at the floor {real_rise:.4g}")
-    sims = simulate(table, truth, sd, args.sims, args.bootstrap, np.random.default_rng(args.seed))
-    print(f"\n1. {args.sims} sweeps drawn from the truth at the same {len(table)} (N, D) points, fitted with E free "
+    points = design(table, _numbers(args.add_sizes), _numbers(args.add_budgets))
+    sims = simulate(points, truth, sd, args.sims, args.bootstrap, np.random.default_rng(args.seed))
+    where = (f"the same {len(points)} (N, D) points" if len(points) == len(table) else
+             f"{len(points)} (N, D) points: N {points['N'].min():.3g}-{points['N'].max():.3g}, "
+             f"D {points['D'].min():.3g}-{points['D'].max():.3g} (sizes/budgets added)")
+    print(f"\n1. {args.sims} sweeps drawn from the truth at {where}, fitted with E free "
           f"({args.bootstrap} pairs resamples, BCa):")
     with pd.option_context("display.width", 200, "display.max_columns", 10):
         print(summary(sims, truth).to_string())

@@ -37,3 +37,11 @@ def test_simulated_sweeps_are_drawn_from_the_truth_and_fitted_with_e_free():
     assert np.all(np.abs(sims["E"] - TRUTH["E"]) < 0.05) and np.all(np.abs(sims["beta"] - TRUTH["beta"]) < 0.1)
     shown = script.summary(sims, TRUTH)
     assert list(shown.index) == ["E", "alpha", "beta"] and shown.loc["E", "truth"] == "1.8"
+
+
+def test_an_extended_design_runs_every_size_at_every_budget():
+    script, table = _script(), _table()
+    assert len(script.design(table)) == len(table)
+    bigger = script.design(table, add_sizes=[3e6], add_budgets=[1e8, 3e8])
+    assert len(bigger) == 6 * 6 and bigger["N"].max() == 3e6 and bigger["D"].max() == 3e8
+    assert len(bigger.drop_duplicates()) == len(bigger)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from harness.fit import fit_law
+from harness.fit.laws import get_law
 from harness.store import load_results
 
 NAMES = ("E", "alpha", "beta")
@@ -40,7 +41,8 @@ REAL_BOOTSTRAP = 1000   # the real sweep's fit, as scripts/validate_ground_truth
 
 
 def _law(params: dict, n, d) -> np.ndarray:
-    return params["E"] + params["A"] / np.asarray(n) ** params["alpha"] + params["B"] / np.asarray(d) ** params["beta"]
+    """The Chinchilla law's prediction at (N, D) (its one home: harness.fit.laws)."""
+    return get_law("chinchilla").predict(params, N=np.asarray(n, float), D=np.asarray(d, float))
 
 
 def objective_rise(data: pd.DataFrame, floor: float, bootstrap: int = 0, seed: int = 0):
@@ -52,8 +54,7 @@ def objective_rise(data: pd.DataFrame, floor: float, bootstrap: int = 0, seed: i
 
 def _covers(fit, name: str, truth: float) -> bool:
     """Whether the fit's 95 % interval for ``name`` holds ``truth``: its two-sided CI when identified, else the
-    one-sided profile region (a parameter the sweep does not pin down is never 'covered' by a missing interval
-    alone; it is counted separately as not identified)."""
+    one-sided profile-likelihood region it reports instead (how often that happens is the 'identified' column)."""
     if fit.identified.get(name, True) and name in fit.ci:
         low, high = fit.ci[name]
     else:

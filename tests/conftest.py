@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny sweep file factory and the path of ../shared/external."""
+"""Shared fixtures: a tiny sweep file factory, the path of ../shared/external, and a loader for scripts/."""
 from __future__ import annotations
 
 import os
@@ -22,6 +22,16 @@ TINY_SWEEP = {
     "budgets": {"mode": "grid", "tokens": [8192]},
     "training": {"batch_tokens": 256, "checkpoint_interval": 8, "eval_interval": 16},
 }
+
+
+def load_script(name: str):
+    """The module of ``scripts/<name>.py`` (scripts are not a package), executed fresh."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def deep_update(base: dict, extra: dict) -> dict:

@@ -1,22 +1,16 @@
 """scripts/bench_sweep.py's timing helper on a branched sweep (the quickstart's design): trunks have no row."""
-import importlib.util
 import math
-from pathlib import Path
 
 from harness.config import SweepConfig
 from harness.sweep import WorkerOptions
 from harness.train import TrainOptions
-from tests.conftest import TINY_SWEEP, deep_update
+from tests.conftest import TINY_SWEEP, deep_update, load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_sweep.py"
 BUDGETS = [256 * 16, 256 * 32]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_sweep", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_sweep")
 
 
 def test_a_branched_sweep_is_timed_and_gives_one_loss_per_branch():

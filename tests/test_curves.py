@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from harness.curves import curve_summary, loss_spikes, overfitting, train_eval_sample
+from tests.conftest import load_script
 
 
 def test_train_eval_sample_is_fixed_distinct_and_capped():
@@ -105,11 +106,7 @@ def test_a_real_recovered_spike_is_found_in_the_committed_curve():
 @pytest.mark.slow
 def test_the_spiking_run_reproduces_its_committed_curve(tmp_path):
     """Retrains the first 560 steps of the beta2 = 0.999 run (~15 s on one thread) and finds the spike at 468."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("loss_spike", REFERENCE_SPIKE.parents[2] / "scripts" / "loss_spike.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("loss_spike")
     fresh = script.run(0.999, 2048 * 560, tmp_path)
     assert 468 in fresh["spike_steps"]
     committed = _spike_runs()[0.999]["train_loss"][:560]

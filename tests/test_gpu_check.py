@@ -1,6 +1,5 @@
 """scripts/gpu_check.sh: its GPU sizes reach 50M parameters, its sweeps expand to 6 runs, the throughput summary
 fails when runs are missing, and (slow) the CPU mode runs end to end."""
-import importlib.util
 import os
 import subprocess
 
@@ -8,14 +7,11 @@ import pytest
 
 from harness.config import load_sweep
 from harness.plan import expand
-from tests.conftest import REPO
+from tests.conftest import REPO, load_script
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 def test_bench_gpu_sizes_reach_50m_parameters_and_the_check_uses_them():

@@ -1,21 +1,15 @@
 """scripts/ground_truth_coverage.py on sweeps drawn from a known law: its statistic separates a right floor from a
 wrong one, and its simulated fits land on the truth."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from harness.fit import simulate
+from tests.conftest import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ground_truth_coverage.py"
 TRUTH = {"E": 1.8, "A": 40.0, "alpha": 0.4, "B": 60.0, "beta": 0.35}
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("ground_truth_coverage", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ground_truth_coverage")
 
 
 def _table(noise=0.002):

@@ -1,20 +1,14 @@
 """scripts/validate_ground_truth.py on a sweep drawn from a known law: it recovers E and says the targets are met."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from harness.fit import simulate
+from tests.conftest import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "validate_ground_truth.py"
 TRUTH = {"E": 1.8, "A": 40.0, "alpha": 0.4, "B": 60.0, "beta": 0.35}
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("validate_ground_truth", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("validate_ground_truth")
 
 
 def _table():

@@ -11,8 +11,9 @@ For the GPT-2 models ``harness.model`` builds (SDPA attention, no dropout, no cr
 ``gpt2_logits`` runs the model's own modules and weights through exactly the torch ops of transformers' forward, in
 the same order: the logits and every gradient are bitwise the same (``tests/test_forward.py`` checks them against
 ``model(input_ids=...)``), so no recorded loss moves. Anything else -- other families, a DDP- or torch.compile-wrapped
-model, a forward that accelerate patched for mixed-precision autocast, hooks on the model, gradient checkpointing,
-dropout, another attention implementation -- goes through ``model(input_ids=...).logits`` as before.
+model, a forward that accelerate patched for mixed-precision autocast, forward hooks on the model, a block, an
+attention or an MLP (or on every module), gradient checkpointing, dropout, another attention implementation --
+goes through ``model(input_ids=...).logits`` as before.
 """
 from __future__ import annotations
 
@@ -37,11 +38,23 @@ def direct_gpt2(model: torch.nn.Module) -> bool:
     if type(model) is not GPT2LMHeadModel or "forward" in model.__dict__:  # accelerate's autocast patch sets forward
         return False
     base = model.transformer
-    if base.gradient_checkpointing or _has_hooks(model) or _has_hooks(base):
+    if base.gradient_checkpointing or any(_has_hooks(m) for m in _skipped(model)) or _global_hooks():
         return False
     if model not in _CONFIG_OK:
         _CONFIG_OK[model] = _plain_gpt2_config(model.config)
     return _CONFIG_OK[model]
+
+
+def _skipped(model: GPT2LMHeadModel) -> list[torch.nn.Module]:
+    """The modules whose own ``__call__`` the direct forward does not make (their children's it does)."""
+    blocks = model.transformer.h
+    return [model, model.transformer, *blocks, *(b.attn for b in blocks), *(b.mlp for b in blocks)]
+
+
+def _global_hooks() -> bool:
+    """Whether any forward hook is registered for every module (``torch.nn.modules.module.register_module_*``)."""
+    from torch.nn.modules import module as torch_module
+    return bool(torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks)
 
 
 def _has_hooks(module: torch.nn.Module) -> bool:

@@ -68,7 +68,8 @@ class _Wrapper(torch.nn.Module):  # stands in for DDP / torch.compile: the model
         return self.module(**kwargs)
 
 
-@pytest.mark.parametrize("change", ["wrapped", "compiled", "hook", "checkpointing", "dropout", "eager", "autocast_patch"])
+@pytest.mark.parametrize("change", ["wrapped", "compiled", "hook", "block_hook", "attention_hook", "global_hook",
+                                    "checkpointing", "dropout", "eager", "autocast_patch"])
 def test_gpt2_falls_back_where_the_direct_forward_would_not_be_exact(change):
     model = _model()
     if change == "wrapped":
@@ -77,6 +78,18 @@ def test_gpt2_falls_back_where_the_direct_forward_would_not_be_exact(change):
         model = torch.compile(model)
     elif change == "hook":
         model.register_forward_hook(lambda module, args, out: out)
+    elif change == "block_hook":  # e.g. activation logging on one layer: the block's own call must run
+        model.transformer.h[1].register_forward_pre_hook(lambda module, args: None)
+    elif change == "attention_hook":
+        model.transformer.h[0].attn.register_forward_hook(lambda module, args, out: out)
+    elif change == "global_hook":
+        handle = torch.nn.modules.module.register_module_forward_hook(lambda module, args, out: out)
+        try:
+            assert not direct_gpt2(model)
+        finally:
+            handle.remove()
+        assert direct_gpt2(model)
+        return
     elif change == "checkpointing":
         model.activation_checkpointing_enable()
     elif change == "dropout":

@@ -17,13 +17,9 @@ goes through ``model(input_ids=...).logits`` as before.
 """
 from __future__ import annotations
 
-import weakref
-
 import torch
 import torch.nn.functional as F
 from transformers import GPT2LMHeadModel
-
-_CONFIG_OK: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
 def lm_logits(model: torch.nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
@@ -40,9 +36,7 @@ def direct_gpt2(model: torch.nn.Module) -> bool:
     base = model.transformer
     if base.gradient_checkpointing or any(_has_hooks(m) for m in _skipped(model)) or _global_hooks():
         return False
-    if model not in _CONFIG_OK:
-        _CONFIG_OK[model] = _plain_gpt2_config(model.config)
-    return _CONFIG_OK[model]
+    return _plain_gpt2_config(model.config)   # read every call (a few attributes): a config changed later counts
 
 
 def _skipped(model: GPT2LMHeadModel) -> list[torch.nn.Module]:

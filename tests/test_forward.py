@@ -111,3 +111,10 @@ def test_a_cpu_fp32_training_step_and_eval_take_the_direct_forward(sweep_file, m
     _train_step(ctx, 0)
     evaluate(ctx.model, ctx.eval_windows[:3], 2, torch.device("cpu"))
     assert calls == [(spec.batch_size, spec.context_length), (2, spec.context_length), (1, spec.context_length)]
+
+
+def test_a_config_changed_after_first_use_is_seen():
+    model = _model()
+    assert direct_gpt2(model)
+    model.set_attn_implementation("eager")
+    assert not direct_gpt2(model)

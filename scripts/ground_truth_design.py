@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.fit import fit_law
+from harness.fit.laws import get_law
 from harness.store import load_results
 
 BOOTSTRAP = 200   # resamples per simulated fit: the 95 % interval whose coverage of the floor is counted
@@ -31,7 +32,8 @@ DESIGNS = {   # label: (extra N_total values, extra budgets D)
 
 
 def _law(params: dict, n, d):
-    return params["E"] + params["A"] / np.asarray(n) ** params["alpha"] + params["B"] / np.asarray(d) ** params["beta"]
+    """The Chinchilla law's prediction at (N, D) (its one home: harness.fit.laws)."""
+    return get_law("chinchilla").predict(params, N=np.asarray(n, float), D=np.asarray(d, float))
 
 
 def _extra_points(table: pd.DataFrame, sizes, budgets) -> pd.DataFrame:

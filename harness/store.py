@@ -221,6 +221,15 @@ def load_results(path: str | Path) -> pd.DataFrame:
     return table
 
 
+def load_done_runs(paths) -> pd.DataFrame:
+    """The finished (status ``done``) runs of one or several sweep directories as one run table, sorted like
+    :func:`load_results` (e.g. a grid and a later column of more tokens trained as its own sweep)."""
+    tables = [load_results(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    table = pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True)
+    table = table[table["status"] == "done"]
+    return table.sort_values(["N_total", "D", "seed"], kind="stable").reset_index(drop=True)
+
+
 LR_SWEEP_GROUP = ["family", "n_layer", "d_model", "n_head", "d_ff", "D", "seed"]
 
 

@@ -15,8 +15,8 @@ one time in twenty, so this script asks two questions a single sweep cannot answ
    form with E at the true floor does not describe the losses within their scatter -- the law is misspecified here,
    and no interval method can be relied on to cover the floor.
 
-    PYTHONPATH=. python scripts/ground_truth_coverage.py [RECORDS_DIR] [--sims 100] [--bootstrap 200] [--seed 0]
-        [--add-sizes 2e6,4e6] [--add-budgets 3.2e7,6.4e7]
+    PYTHONPATH=. python scripts/ground_truth_coverage.py [RECORDS_DIR ...] [--sims 100] [--bootstrap 200] [--seed 0]
+        [--add-sizes 2e6,4e6] [--add-budgets 3.2e7,6.4e7] [--add-budgets-up-to 5e5]
 
 With ``--add-sizes``/``--add-budgets`` question 1 is asked of a larger design (all of it simulated from the same
 truth), to plan the sweep that would pin E down before anyone trains it; question 2 is about the real sweep.
@@ -28,16 +28,18 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from harness.fit import fit_law
 from harness.fit.laws import get_law
-from harness.store import load_results
+from harness.store import load_done_runs
 
 NAMES = ("E", "alpha", "beta")
 REAL_BOOTSTRAP = 1000   # the real sweep's fit, as scripts/validate_ground_truth.py makes it
+RECORDS = ("results/reference/ground_truth", "results/reference/ground_truth_32m")   # as validate_ground_truth.py
 
 
 def _law(params: dict, n, d) -> np.ndarray:
@@ -70,14 +72,16 @@ def _percentile_covers(fit, name: str, truth: float) -> bool:
     return bool(low <= truth <= high)
 
 
-def design(table: pd.DataFrame, add_sizes=(), add_budgets=()) -> pd.DataFrame:
-    """The (N, D) points simulated: the sweep's own, or with sizes/budgets added, every size x every budget."""
+def design(table: pd.DataFrame, add_sizes=(), add_budgets=(), budgets_up_to: float = float("inf")) -> pd.DataFrame:
+    """The (N, D) points simulated: the sweep's own, or with sizes/budgets added (every size x every budget, except
+    that an added budget runs only at sizes up to ``budgets_up_to``)."""
     if not len(add_sizes) and not len(add_budgets):
         return table[["N", "D"]]
     sizes = sorted(set(table["N"].tolist()) | set(add_sizes))
     budgets = sorted(set(table["D"].tolist()) | set(add_budgets))
-    n, d = np.meshgrid(sizes, budgets)
-    return pd.DataFrame({"N": n.ravel(), "D": d.ravel()})
+    n, d = (a.ravel() for a in np.meshgrid(sizes, budgets))
+    keep = ~np.isin(d, list(add_budgets)) | (n <= budgets_up_to)
+    return pd.DataFrame({"N": n[keep], "D": d[keep]})
 
 
 def _numbers(text: str) -> list:
@@ -118,29 +122,33 @@ def summary(sims: pd.DataFrame, truth: dict) -> pd.DataFrame:
 def main() -> None:
     """Fit the truth from the records, run both simulations and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("records", nargs="?", default="results/reference/ground_truth")
+    parser.add_argument("records", nargs="*", default=list(RECORDS),
+                        help="sweep directories fitted together (default: the 2-16M sweep and its 32M column)")
     parser.add_argument("--sims", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=200, help="resamples per simulated fit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--add-sizes", default="", help="comma-separated N_total values to add to the simulated "
                         "design (every size then runs at every budget): a larger sweep, planned before training")
     parser.add_argument("--add-budgets", default="", help="comma-separated token budgets to add likewise")
+    parser.add_argument("--add-budgets-up-to", type=float, default=float("inf"),
+                        help="run the added budgets only at sizes with N_total up to this (default: every size)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     start = time.perf_counter()
-    table = load_results(args.records)
-    table = table[table["status"] == "done"].reset_index(drop=True)
+    if missing := [r for r in args.records if not Path(r).is_dir()]:
+        parser.error(f"records: no such directory: {missing[0]}")
+    table = load_done_runs(args.records)
     floor = float(table["floor"].iloc[0])
     truth = fit_law(table, law="chinchilla", bootstrap=0, fixed={"E": floor}, profile=False).params
     sd = float(np.std(np.log(table["loss"]) - np.log(_law(truth, table["N"], table["D"])), ddof=1))
     real, real_rise = objective_rise(table[["N", "D", "loss"]], floor, bootstrap=REAL_BOOTSTRAP)
-    print(f"records: {args.records}, {len(table)} runs; eval-set floor {floor:.4f}")
+    print(f"records: {', '.join(args.records)}, {len(table)} runs; eval-set floor {floor:.4f}")
     print("simulated truth (the law fitted with E held at the floor): "
           + ", ".join(f"{k} {v:.4g}" for k, v in truth.items()) + f"; log-residual sd {sd:.4f}")
     low, high = real.ci.get("E", [float("nan")] * 2)
     print(f"real sweep, E free: E {real.params['E']:.4f} [{low:.4f}, {high:.4f}] ({REAL_BOOTSTRAP} resamples), "
           f"objective rise with E at the floor {real_rise:.4g}")
-    points = design(table, _numbers(args.add_sizes), _numbers(args.add_budgets))
+    points = design(table, _numbers(args.add_sizes), _numbers(args.add_budgets), args.add_budgets_up_to)
     sims = simulate(points, truth, sd, args.sims, args.bootstrap, np.random.default_rng(args.seed))
     where = (f"the same {len(points)} (N, D) points" if len(points) == len(table) else
              f"{len(points)} (N, D) points: N {points['N'].min():.3g}-{points['N'].max():.3g}, "

@@ -1,26 +1,28 @@
 """Ground-truth validation: fit L(N, D) = E + A/N^α + B/D^β with E FREE and compare E with the known floor.
 
-Reads the records of a sweep on a synthetic language (default: the committed reference records of
-sweeps/ground_truth.yaml), fits them with harness.fit.fit_law (E free, bootstrap CIs) and prints side by
+Reads the records of one or several sweeps on one synthetic language and eval set (default: the committed
+reference records of sweeps/ground_truth.yaml and of its 32M-token column, sweeps/ground_truth_32m.yaml), fits them with harness.fit.fit_law (E free, bootstrap CIs) and prints side by
 side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the run table's
 ``floor``), |ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest
 size from a fit that leaves them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the
 floor; held-out prediction within 1 %.
 
-    PYTHONPATH=. python scripts/validate_ground_truth.py [RECORDS_DIR] [--bootstrap 1000] [--n-convention total]
+    PYTHONPATH=. python scripts/validate_ground_truth.py [RECORDS_DIR ...] [--bootstrap 1000] [--n-convention total]
 """
 from __future__ import annotations
 
 import argparse
 import warnings
+from pathlib import Path
 
 import pandas as pd
 
 from harness.fit import fit_law
 from harness.report.analysis import largest_n_holdout
-from harness.store import load_results
+from harness.store import load_done_runs
 
 E_TARGET, HOLDOUT_TARGET = 0.02, 0.01
+RECORDS = ("results/reference/ground_truth", "results/reference/ground_truth_32m")
 
 
 def _interval(fit: dict, name: str) -> str:
@@ -105,17 +107,20 @@ def _n_column(convention: str) -> str:
 def main() -> None:
     """Parse arguments, load the records, print the fit and the hold-out check."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("records", nargs="?", default="results/reference/ground_truth")
+    parser.add_argument("records", nargs="*", default=list(RECORDS),
+                        help="sweep directories fitted together (default: the 2-16M sweep and its 32M column)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--n-convention", default="total", choices=["total", "non_embedding", "with_head"])
     args = parser.parse_args()
-    table = load_results(args.records)
-    table = table[table["status"] == "done"].reset_index(drop=True)
+    if missing := [r for r in args.records if not Path(r).is_dir()]:
+        parser.error(f"records: no such directory: {missing[0]}")
+    table = load_done_runs(args.records)
     if table["floor"].isna().any() or table["floor"].nunique() != 1:
-        raise SystemExit("records need one known eval-set floor (a synthetic sweep with one eval set)")
+        parser.error(f"records: {', '.join(args.records)} need one known eval-set floor (synthetic sweeps on one eval set)")
     if len(table) < 6:
-        raise SystemExit(f"{args.records}: {len(table)} done runs; the validation needs at least 6 (a fit and a hold-out)")
-    print(f"{args.records}: {len(table)} done runs, N {table['N_total'].min()}..{table['N_total'].max()}, "
+        parser.error(f"records: {', '.join(args.records)}: {len(table)} done runs; the validation needs at least 6 "
+                     "(a fit and a hold-out)")
+    print(f"{', '.join(args.records)}: {len(table)} done runs, N {table['N_total'].min()}..{table['N_total'].max()}, "
           f"D {table['D'].min()}..{table['D'].max()}")
     print_grid(table)
     ok_e = report_fit(table, _fit(table, args.bootstrap, args.n_convention))

@@ -39,3 +39,10 @@ def test_an_extended_design_runs_every_size_at_every_budget():
     bigger = script.design(table, add_sizes=[3e6], add_budgets=[1e8, 3e8])
     assert len(bigger) == 6 * 6 and bigger["N"].max() == 3e6 and bigger["D"].max() == 3e8
     assert len(bigger.drop_duplicates()) == len(bigger)
+
+
+def test_added_budgets_can_be_limited_to_the_smaller_sizes():
+    script, table = _script(), _table()
+    five = script.design(table, add_budgets=[1e8], budgets_up_to=3e5)
+    assert len(five) == 5 * 4 + 4   # the 20 points, plus 1e8 tokens at the four sizes up to 3e5
+    assert set(five.loc[five["D"] == 1e8, "N"]) == {1e4, 3e4, 1e5, 3e5}

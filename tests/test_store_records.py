@@ -12,7 +12,7 @@ import pytest
 from harness.config import load_sweep
 from harness.errors import ConfigError
 from harness.plan import expand
-from harness.store import atomic_write_json, load_results, load_table, read_json
+from harness.store import atomic_write_json, load_done_runs, load_results, load_table, read_json
 from tests.conftest import REPO
 
 TWO = {"budgets": {"tokens": [4096, 8192]}}
@@ -127,3 +127,14 @@ def test_status_does_not_import_torch(sweep_file, tmp_path):
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["['done', 'pending']", "[]"]
+
+
+def test_done_runs_of_several_sweeps_make_one_sorted_table(sweep_file, tmp_path):
+    _, specs = _sweep(sweep_file)
+    small, large = sorted(specs, key=lambda s: s.tokens)
+    _record(tmp_path / "grid", large, loss=2.4)
+    _record(tmp_path / "grid_more", small, loss=2.6)
+    _record(tmp_path / "grid_more", large, status="diverged")
+    table = load_done_runs([tmp_path / "grid", str(tmp_path / "grid_more")])
+    assert list(table["D"]) == [small.tokens, large.tokens] and list(table["loss"]) == [2.6, 2.4]
+    assert len(load_done_runs(tmp_path / "grid")) == 1 and load_done_runs([tmp_path / "none"]).empty

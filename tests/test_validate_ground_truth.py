@@ -32,3 +32,24 @@ def test_misses_when_the_floor_is_not_the_laws(capsys):
     wrong = table.assign(floor=1.6)
     assert not script.report_fit(wrong, script._fit(wrong, 100, "total"))
     assert "MISSED" in capsys.readouterr().out
+
+
+def _run_script(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "scripts/validate_ground_truth.py", *args], cwd=root, capture_output=True,
+                          text=True, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+
+
+def test_a_missing_records_directory_is_one_line_and_exit_2():
+    done = _run_script("results/reference/ground_truth", "results/reference/no_such_sweep")
+    assert done.returncode == 2 and "no such directory: results/reference/no_such_sweep" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sweeps_on_different_eval_sets_are_refused():
+    done = _run_script("results/reference/ground_truth", "results/reference/ground_truth_v256")
+    assert done.returncode == 2 and "one known eval-set floor" in done.stderr and "Traceback" not in done.stderr

@@ -53,3 +53,20 @@ def test_a_missing_records_directory_is_one_line_and_exit_2():
 def test_sweeps_on_different_eval_sets_are_refused():
     done = _run_script("results/reference/ground_truth", "results/reference/ground_truth_v256")
     assert done.returncode == 2 and "one known eval-set floor" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_32m_column_shares_the_eval_set_floor_and_first_training_documents_of_the_2_16m_sweep():
+    """What fitting the two sweep files together rests on: one eval set (one exact floor), and the 32M train set
+    extending the 16M one (the first 16M tokens the same documents), so every run sees fresh data once."""
+    import numpy as np
+
+    from harness.config import load_sweep
+    from harness.data.synthetic import synthetic_splits
+    from tests.conftest import REPO
+
+    small, large = (load_sweep(REPO / "sweeps" / f).data for f in ("ground_truth.yaml", "ground_truth_32m.yaml"))
+    assert (small.context_length, small.eval_tokens) == (large.context_length, large.eval_tokens)
+    a = synthetic_splits(small.synthetic, small.context_length, small.eval_tokens)
+    b = synthetic_splits(large.synthetic, large.context_length, large.eval_tokens)
+    assert np.array_equal(a.test, b.test) and a.floor == b.floor
+    assert len(b.train) == 2 * len(a.train) and np.array_equal(a.train, b.train[:len(a.train)])

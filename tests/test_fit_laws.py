@@ -64,3 +64,26 @@ def test_compute_optimal_matches_hoffmann_formula():
     derived = chinchilla_derived(params)
     assert derived["halve_factor_N"] == pytest.approx(2 ** (1 / 0.33917084))
     assert derived["a"] + derived["b"] == pytest.approx(1.0)
+
+
+def test_coupled_law_by_hand_and_its_two_special_cases():
+    law, n, d = get_law("coupled"), 3e8, 6e9
+    p = {"E": 1.7, "A": 400.0, "B": 900.0, "alpha": 0.34, "beta": 0.28, "gamma": 1.6}
+    by_hand = 1.7 + ((400.0 / n ** 0.34) ** (1 / 1.6) + (900.0 / d ** 0.28) ** (1 / 1.6)) ** 1.6
+    assert law.predict(p, N=n, D=d) == pytest.approx(by_hand, rel=1e-12)
+    chinchilla = {k: v for k, v in p.items() if k != "gamma"}
+    assert law.predict({**p, "gamma": 1.0}, N=n, D=d) == pytest.approx(
+        get_law("chinchilla").predict(chinchilla, N=n, D=d), rel=1e-12)
+    kaplan = {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}   # E = 0, beta = gamma = alpha_D
+    as_coupled = {"E": 1e-300, "alpha": 0.076, "beta": 0.103, "gamma": 0.103,
+                  "A": 6.4e13 ** 0.076, "B": 1.8e13 ** 0.103}
+    assert law.predict(as_coupled, N=n, D=d) == pytest.approx(get_law("kaplan").predict(kaplan, N=n, D=d), rel=1e-10)
+
+
+@pytest.mark.slow   # ~90 s: 13,500 grid starts and numerical derivatives
+def test_recovers_an_exact_coupled_law():
+    truth = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37, "gamma": 1.5}
+    n, d = sweep_grid(np.geomspace(1e7, 1e9, 5), [5, 10, 20, 40, 80])
+    fit = fit_law(simulate("coupled", truth, N=n, D=d, noise=0.0), law="coupled")
+    for key in ("E", "alpha", "beta", "gamma"):
+        assert fit.params[key] == pytest.approx(truth[key], rel=1e-3)

@@ -253,6 +253,33 @@ def kaplan_law() -> Law:
                log_predict, grid, None, kaplan_law.__doc__)
 
 
+def coupled_law() -> Law:
+    """Chinchilla's terms combined as in Kaplan et al. 2020 Eq. 1.5, with a floor:
+    L = E + [(A/N^alpha)^(1/gamma) + (B/D^beta)^(1/gamma)]^gamma. gamma = 1 is Chinchilla's sum; gamma < 1 moves
+    towards the larger of the two terms (a bottleneck), gamma > 1 makes them compound; E = 0 with beta = gamma is
+    Kaplan's law (their alpha_D is gamma here, N_c and D_c fold into A and B). theta = (a, b, e, alpha, beta,
+    log_gamma); the grid is Chinchilla's times gamma in {1/2, 1, 2}."""
+    def log_predict(t, x):
+        a, b, e, al, be, lg = (t[:, i:i + 1] for i in range(6))
+        ln_n, ln_d = np.log(x["N"])[None, :], np.log(x["D"])[None, :]
+        gamma = np.exp(lg)
+        reducible = gamma * np.logaddexp((a - al * ln_n) / gamma, (b - be * ln_d) / gamma)
+        return np.logaddexp(np.broadcast_to(e, reducible.shape), reducible)
+
+    def grid(x, y):
+        base = chinchilla_law().grid(x, y)
+        return np.array([(*row, lg) for row in base for lg in np.log([0.5, 1.0, 2.0])])
+
+    return Law("coupled", ("N", "D"), ("E", "A", "B", "alpha", "beta", "gamma"),
+               ("a", "b", "e", "alpha", "beta", "log_gamma"),
+               ((-20, 80), (-20, 80), (-20, 10), (0, 10), (0, 10), (-3, 3)),
+               lambda t: {"E": np.exp(t[..., 2]), "A": np.exp(t[..., 0]), "B": np.exp(t[..., 1]), "alpha": t[..., 3],
+                          "beta": t[..., 4], "gamma": np.exp(t[..., 5])},
+               lambda p: np.array([np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"],
+                                   np.log(p["gamma"])]),
+               log_predict, grid, None, coupled_law.__doc__)
+
+
 # --- Data-constrained (Muennighoff et al. 2023) -----------------------------------------------------------------
 
 def effective_data(d: np.ndarray, u: np.ndarray, r_star) -> np.ndarray:
@@ -302,12 +329,12 @@ def data_constrained_law() -> Law:
 ONE_VARIABLE = {"power": power_law, "pure_power": pure_power_law, "exp_saturation": exp_saturation_law,
                 "logistic": logistic_law, "broken_power": broken_power_law}
 JOINT = {"chinchilla": chinchilla_law, "kaplan": kaplan_law, "data_constrained": data_constrained_law,
-         "chinchilla_tied": chinchilla_tied_law}
+         "chinchilla_tied": chinchilla_tied_law, "coupled": coupled_law}
 LAW_NAMES = tuple(JOINT) + tuple(ONE_VARIABLE) + tuple(f"{k}_{v}" for k in ONE_VARIABLE for v in ("N", "D", "C"))
 
 
 def get_law(name: str, variable: Optional[str] = None) -> Law:
-    """The law called ``name``: chinchilla, kaplan, data_constrained, or a one-variable form (power, pure_power,
+    """The law called ``name``: chinchilla, chinchilla_tied, coupled, kaplan, data_constrained, or a one-variable form (power, pure_power,
     exp_saturation, logistic, broken_power) in x = ``variable`` (N, D or C), also spelled ``power_C`` etc."""
     if isinstance(name, Law):
         return name

@@ -28,6 +28,7 @@ Committed outputs: results/reference/ground_truth_coverage_with_32m.txt (both sw
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -37,11 +38,12 @@ import pandas as pd
 
 from harness.fit import fit_law
 from harness.fit.laws import get_law
-from harness.store import load_done_runs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_ground_truth import add_records_argument, load_records  # noqa: E402
 
 NAMES = ("E", "alpha", "beta")
 REAL_BOOTSTRAP = 1000   # the real sweep's fit, as scripts/validate_ground_truth.py makes it
-RECORDS = ("results/reference/ground_truth", "results/reference/ground_truth_32m")   # as validate_ground_truth.py
 
 
 def _law(params: dict, n, d) -> np.ndarray:
@@ -124,8 +126,7 @@ def summary(sims: pd.DataFrame, truth: dict) -> pd.DataFrame:
 def main() -> None:
     """Fit the truth from the records, run both simulations and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("records", nargs="*", default=list(RECORDS),
-                        help="sweep directories fitted together (default: the 2-16M sweep and its 32M column)")
+    add_records_argument(parser)
     parser.add_argument("--sims", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=200, help="resamples per simulated fit")
     parser.add_argument("--seed", type=int, default=0)
@@ -137,9 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     start = time.perf_counter()
-    if missing := [r for r in args.records if not Path(r).is_dir()]:
-        parser.error(f"records: no such directory: {missing[0]}")
-    table = load_done_runs(args.records)
+    table = load_records(parser, args.records)
     floor = float(table["floor"].iloc[0])
     truth = fit_law(table, law="chinchilla", bootstrap=0, fixed={"E": floor}, profile=False).params
     sd = float(np.std(np.log(table["loss"]) - np.log(_law(truth, table["N"], table["D"])), ddof=1))

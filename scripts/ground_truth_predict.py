@@ -14,6 +14,7 @@ Committed: results/reference/ground_truth_64m_predictions.txt (before training),
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from harness.fit import fit_law, get_law
 from harness.plan import expand
 from harness.store import load_done_runs
 
-RECORDS = ("results/reference/ground_truth", "results/reference/ground_truth_32m")   # as validate_ground_truth.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_ground_truth import add_records_argument, load_records  # noqa: E402
+
 
 
 def planned_points(sweep_file: str) -> pd.DataFrame:
@@ -65,17 +68,17 @@ def _e_line(fit, floor: float) -> str:
 def main() -> None:
     """Fit every law, print its predictions for the sweep's runs and, with --actual, score them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("records", nargs="*", default=list(RECORDS))
+    add_records_argument(parser)
     parser.add_argument("--sweep", default="sweeps/ground_truth_64m.yaml")
     parser.add_argument("--laws", default="chinchilla,coupled")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--actual", default=None, help="the sweep's records, once trained: score the predictions")
     args = parser.parse_args()
-    for path in [*args.records, args.sweep, *([args.actual] if args.actual else [])]:
+    for path in [args.sweep, *([args.actual] if args.actual else [])]:
         if not Path(path).exists():
             parser.error(f"no such file or directory: {path}")
     warnings.simplefilter("ignore")
-    table, points = load_done_runs(args.records), planned_points(args.sweep)
+    table, points = load_records(parser, args.records), planned_points(args.sweep)
     actual = load_done_runs(args.actual) if args.actual else None
     floor = float(table["floor"].iloc[0])
     print(f"fitted to {', '.join(args.records)} ({len(table)} runs); predicting {args.sweep} ({len(points)} runs); "

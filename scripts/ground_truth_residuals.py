@@ -12,6 +12,7 @@ The output of the committed run is results/reference/ground_truth_residuals.txt.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 
@@ -20,9 +21,10 @@ import pandas as pd
 
 from harness.fit import fit_law
 from harness.fit.laws import get_law
-from harness.store import load_done_runs
 
-RECORDS = ("results/reference/ground_truth", "results/reference/ground_truth_32m")   # as validate_ground_truth.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_ground_truth import add_records_argument, load_records  # noqa: E402
+
 
 
 def residual_grid(table: pd.DataFrame, floor: float) -> pd.DataFrame:
@@ -57,13 +59,11 @@ def describe_e(fit, floor: float) -> str:
 def main() -> None:
     """Print the residual grid and the E fits of the cuts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("records", nargs="*", default=list(RECORDS))
+    add_records_argument(parser)
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
-    if missing := [r for r in args.records if not Path(r).is_dir()]:
-        parser.error(f"records: no such directory: {missing[0]}")
     warnings.simplefilter("ignore")
-    table = load_done_runs(args.records)
+    table = load_records(parser, args.records)
     floor = float(table["floor"].iloc[0])
     print(f"{', '.join(args.records)}: {len(table)} runs; eval-set floor {floor:.4f}")
     print("\n1. log-residuals (%) of the law with E held at the floor; rows N_nonembed, columns D")

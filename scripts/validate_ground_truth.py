@@ -1,13 +1,15 @@
 """Ground-truth validation: fit L(N, D) = E + A/N^α + B/D^β with E FREE and compare E with the known floor.
 
 Reads the records of one or several sweeps on one synthetic language and eval set (default: the committed
-reference records of sweeps/ground_truth.yaml and of its 32M-token column, sweeps/ground_truth_32m.yaml), fits them with harness.fit.fit_law (E free, bootstrap CIs) and prints side by
-side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the run table's
-``floor``), |ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest
-size from a fit that leaves them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the
-floor; held-out prediction within 1 %.
+reference records of sweeps/ground_truth.yaml and of its 32M-token column, sweeps/ground_truth_32m.yaml), fits
+them with harness.fit.fit_law (E free, bootstrap CIs; ``--law coupled`` for Kaplan's combination of the two
+terms) and prints side by side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the
+run table's ``floor``), |ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest
+size from a fit that leaves them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the floor;
+held-out prediction within 1 %.
 
     PYTHONPATH=. python scripts/validate_ground_truth.py [RECORDS_DIR ...] [--bootstrap 1000] [--n-convention total]
+        [--law chinchilla|coupled]
 """
 from __future__ import annotations
 
@@ -36,10 +38,10 @@ def _interval(fit: dict, name: str) -> str:
     return f"{fit['params'][name]:.4f}  not identified: no interval (profile likelihood: {bounds})"
 
 
-def _fit(table: pd.DataFrame, bootstrap: int, convention: str) -> dict:
+def _fit(table: pd.DataFrame, bootstrap: int, convention: str, law: str = "chinchilla") -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit_law(table, law="chinchilla", bootstrap=bootstrap, n_convention=convention).to_dict()
+        return fit_law(table, law=law, bootstrap=bootstrap, n_convention=convention).to_dict()
 
 
 def _coverage(fit: dict, floor: float, covered: bool) -> str:
@@ -61,7 +63,7 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     lo, hi = (fit.get("ci") or {}).get("E") or (float("nan"), float("nan"))   # none when E is not identified
     rel = abs(e_fit - floor) / floor
     covered = lo <= floor <= hi
-    print(f"runs fitted              {fit['n_points']}  (n convention: {fit['n_convention']})")
+    print(f"runs fitted              {fit['n_points']}  (law: {fit['law']}; n convention: {fit['n_convention']})")
     print(f"E fitted (free), 95% CI  {_interval(fit, 'E')}")
     print(f"eval-set floor (exact)   {floor:.4f} ± {floor_se:.4f} (SE across eval windows); "
           f"expected floor {float(table['floor_expected'].iloc[0]):.4f}")
@@ -74,9 +76,10 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     return rel < E_TARGET and covered
 
 
-def report_holdout(table: pd.DataFrame, bootstrap: int, convention: str) -> bool:
+def report_holdout(table: pd.DataFrame, bootstrap: int, convention: str, law: str = "chinchilla") -> bool:
     """Fit without the largest size, predict its runs; True when every error is within the target."""
-    held = largest_n_holdout(table.assign(N=table[_n_column(convention)]), lambda t: _fit(t, bootstrap, convention))
+    held = largest_n_holdout(table.assign(N=table[_n_column(convention)]),
+                             lambda t: _fit(t, bootstrap, convention, law))
     if held is None:
         print("held-out extrapolation   not possible (too few sizes below the largest)")
         return False
@@ -100,6 +103,24 @@ def print_grid(table: pd.DataFrame) -> None:
         print(f"{n:>10,}" + "".join(f"{v:>9.4f} [{v - floor:.3f}]" for v in row))
 
 
+def add_records_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional ``RECORDS_DIR ...`` every ground-truth script takes (default: both committed sweeps)."""
+    parser.add_argument("records", nargs="*", default=list(RECORDS),
+                        help="sweep directories fitted together (default: the 2-16M sweep and its 32M column)")
+
+
+def load_records(parser: argparse.ArgumentParser, records: list) -> pd.DataFrame:
+    """The done runs of ``records`` as one table; a missing directory, or runs scored on different eval sets (more
+    than one floor), is a usage error: one line, exit 2."""
+    if missing := [r for r in records if not Path(r).is_dir()]:
+        parser.error(f"records: no such directory: {missing[0]}")
+    table = load_done_runs(records)
+    if table.empty or table["floor"].isna().any() or table["floor"].nunique() != 1:
+        parser.error(f"records: {', '.join(map(str, records))} need done runs with one known eval-set floor "
+                     "(synthetic sweeps on one eval set)")
+    return table
+
+
 def _n_column(convention: str) -> str:
     return {"total": "N_total", "non_embedding": "N_nonembed", "with_head": "N_with_head"}[convention]
 
@@ -107,24 +128,21 @@ def _n_column(convention: str) -> str:
 def main() -> None:
     """Parse arguments, load the records, print the fit and the hold-out check."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("records", nargs="*", default=list(RECORDS),
-                        help="sweep directories fitted together (default: the 2-16M sweep and its 32M column)")
+    add_records_argument(parser)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--n-convention", default="total", choices=["total", "non_embedding", "with_head"])
+    parser.add_argument("--law", default="chinchilla", choices=["chinchilla", "coupled"],
+                        help="the form fitted (coupled: Kaplan's combination of the two terms, harness.fit.laws)")
     args = parser.parse_args()
-    if missing := [r for r in args.records if not Path(r).is_dir()]:
-        parser.error(f"records: no such directory: {missing[0]}")
-    table = load_done_runs(args.records)
-    if table["floor"].isna().any() or table["floor"].nunique() != 1:
-        parser.error(f"records: {', '.join(args.records)} need one known eval-set floor (synthetic sweeps on one eval set)")
+    table = load_records(parser, args.records)
     if len(table) < 6:
         parser.error(f"records: {', '.join(args.records)}: {len(table)} done runs; the validation needs at least 6 "
                      "(a fit and a hold-out)")
     print(f"{', '.join(args.records)}: {len(table)} done runs, N {table['N_total'].min()}..{table['N_total'].max()}, "
           f"D {table['D'].min()}..{table['D'].max()}")
     print_grid(table)
-    ok_e = report_fit(table, _fit(table, args.bootstrap, args.n_convention))
-    ok_h = report_holdout(table, args.bootstrap, args.n_convention)
+    ok_e = report_fit(table, _fit(table, args.bootstrap, args.n_convention, args.law))
+    ok_h = report_holdout(table, args.bootstrap, args.n_convention, args.law)
     print(f"verdict                  E target {'met' if ok_e else 'missed'}; hold-out target {'met' if ok_h else 'missed'}")
 
 

@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit")
     def fit(source: Optional[str] = typer.Argument(None, help="Sweep name/YAML or a CSV of runs (N, D or C, loss)."),
-            law: str = typer.Option("chinchilla", help="Law to fit (chinchilla, kaplan, data_constrained, power_N …)."),
+            law: str = typer.Option("chinchilla", help="Law to fit (chinchilla, coupled, kaplan, data_constrained, power_N …)."),
             objective: str = typer.Option("huber", help="huber, mse or lad."),
             delta: float = typer.Option(1e-3, help="Huber delta, > 0 (huber objective only)."),
             space: str = typer.Option("log", help="Residuals on log loss (log) or loss (linear)."),

@@ -1,9 +1,11 @@
-"""Where does the Chinchilla law strain on the ground-truth sweep? Residuals with E at the floor, and data cuts.
+"""Where does the Chinchilla law strain on the ground-truth sweep? Residuals with E at the floor, data cuts, trunks.
 
 Prints (1) the log-residuals (%) of the law fitted with E held at the exact eval-set floor, as an N x D grid: a
 law that is right leaves noise there, a misspecified one leaves a pattern; and (2) E fitted free (1000 pairs
 resamples, BCa) after leaving out a size, a budget or both -- cuts chosen after seeing (1), so a sensitivity
-check, never a verdict (scripts/validate_ground_truth.py gives that, on every run).
+check, never a verdict (scripts/validate_ground_truth.py gives that, on every run); and (3) when several record
+directories hold a trunk of the same shape (sweeps with longer trunks), their eval losses at the same step (the
+same tokens, different data order and warmup): how reproducible a size's training is, beside the law's residuals.
 
     PYTHONPATH=. python scripts/ground_truth_residuals.py [RECORDS_DIR ...] [--bootstrap 1000]
 
@@ -21,6 +23,7 @@ import pandas as pd
 
 from harness.fit import fit_law
 from harness.fit.laws import get_law
+from harness.store import METRICS_FILE, TRUNK_PREFIX, read_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_ground_truth import add_records_argument, load_records  # noqa: E402
@@ -56,6 +59,32 @@ def describe_e(fit, floor: float) -> str:
     return f"{e:.4f} {where}, not identified (no two-sided interval)"
 
 
+def trunk_evals(records: list) -> pd.DataFrame:
+    """Eval loss of every trunk of every record directory at every step it evaluated: rows (shape, step), one
+    column per directory."""
+    rows = []
+    for directory in records:
+        for trunk in sorted(Path(directory).glob(f"{TRUNK_PREFIX}*")):
+            shape = trunk.name[len(TRUNK_PREFIX):].split("-D")[0]
+            rows += [{"shape": shape, "step": r["step"], "sweep": Path(directory).name, "eval_loss": r["eval_loss"]}
+                     for r in read_metrics(trunk / METRICS_FILE) if "eval_loss" in r]
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).pivot_table(index=["shape", "step"], columns="sweep", values="eval_loss")
+
+
+def trunk_agreement(evals: pd.DataFrame) -> pd.DataFrame:
+    """Per shape and per set of directories whose trunks evaluated at a common step, the last such step: the eval
+    losses and their spread (max - min)."""
+    shared = evals.dropna(thresh=2)
+    if shared.empty:
+        return shared
+    present = shared.notna().apply(lambda row: "".join("1" if v else "0" for v in row), axis=1)
+    keys = pd.Series(list(zip(shared.index.get_level_values("shape"), present)), index=shared.index)
+    rows = shared[~keys.duplicated(keep="last")]
+    return rows.assign(spread=rows.max(axis=1) - rows.min(axis=1))
+
+
 def main() -> None:
     """Print the residual grid and the E fits of the cuts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,6 +101,10 @@ def main() -> None:
     for name, subset in cuts(table).items():
         fit = fit_law(subset, law="chinchilla", bootstrap=args.bootstrap, seed=0)
         print(f"  {name:28s} {len(subset):3d} runs  E {describe_e(fit, floor)}")
+    agreement = trunk_agreement(trunk_evals(args.records))
+    if not agreement.empty:
+        print("\n3. trunks of the same shape in different sweeps, eval loss at the last step they share (same tokens)")
+        print(agreement.round(4).to_string())
 
 
 if __name__ == "__main__":

@@ -29,3 +29,17 @@ def test_cuts_leave_out_the_smallest_size_budget_and_each_inner_row():
     assert len(cuts["without the smallest budget"]) == 15 and len(cuts["without both"]) == 12
     assert {k for k in cuts if k.endswith("row")} == {"without the 30,000 row", "without the 100,000 row",
                                                         "without the 300,000 row"}
+
+
+def test_trunks_of_one_shape_in_two_sweeps_are_compared_at_their_last_shared_step(tmp_path):
+    import json
+
+    script = load_script("ground_truth_residuals")
+    for sweep, losses in (("short", {1000: 2.5, 2000: 2.4}), ("long", {1000: 2.6, 2000: 2.45, 3000: 2.3})):
+        trunk = tmp_path / sweep / "trunk-gpt2-L2-d32-D1.3e07-s0-abc"
+        trunk.mkdir(parents=True)
+        (trunk / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "eval_loss": v}) + "\n"
+                                                     for s, v in losses.items()))
+    rows = script.trunk_agreement(script.trunk_evals([tmp_path / "short", tmp_path / "long"]))
+    assert list(rows.index) == [("gpt2-L2-d32", 2000)]
+    assert abs(rows["spread"].iloc[0] - 0.05) < 1e-12

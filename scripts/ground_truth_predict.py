@@ -18,12 +18,12 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from harness.config import load_sweep
-from harness.fit import fit_law, get_law
+from harness.fit import fit_law
 from harness.plan import expand
+from harness.report.analysis import predict_with_band
 from harness.store import load_done_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,15 +40,8 @@ def planned_points(sweep_file: str) -> pd.DataFrame:
 
 def predictions(fit, points: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """The law's loss at each point, with the central ``level`` band of the bootstrap draws' predictions."""
-    law, draws = get_law(fit.law), fit.samples or {}
-    n, d = points["N"].to_numpy(float), points["D"].to_numpy(float)
-    out = points.assign(predicted=law.predict(fit.params, N=n, D=d))
-    size = len(draws.get(law.param_names[0], []))
-    if size and all(p in draws for p in law.param_names):
-        sims = np.array([law.predict({p: draws[p][i] for p in law.param_names}, N=n, D=d) for i in range(size)])
-        low, high = np.nanpercentile(sims, [50 * (1 - level), 50 * (1 + level)], axis=0)
-        out = out.assign(low=low, high=high)
-    return out
+    predicted, low, high = predict_with_band(fit, points["N"].to_numpy(float), points["D"].to_numpy(float), level)
+    return points.assign(predicted=predicted, low=low, high=high)
 
 
 def scored(predicted: pd.DataFrame, actual: pd.DataFrame) -> pd.DataFrame:

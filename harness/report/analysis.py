@@ -38,12 +38,27 @@ def forms_on_frontier(table: pd.DataFrame) -> Optional[dict]:
             "table": forms.to_dict(orient="records")}
 
 
+def predict_with_band(fit, n: np.ndarray, d: np.ndarray, level: float = 0.95) -> tuple:
+    """(predicted, low, high): a fitted law's loss at (N, D) with the central ``level`` band of its bootstrap draws'
+    predictions (NaN bands when the fit kept no draws)."""
+    from harness.fit import get_law
+
+    law, draws = get_law(fit.law), fit.samples or {}
+    predicted = np.asarray(law.predict(fit.params, N=n, D=d), float)
+    names = [p for p in law.param_names if p in draws]
+    if len(names) == len(law.param_names) and len(draws[names[0]]):
+        sims = np.array([law.predict({p: draws[p][i] for p in names}, N=n, D=d) for i in range(len(draws[names[0]]))])
+        lo, hi = np.nanpercentile(sims, [50 * (1 - level), 50 * (1 + level)], axis=0)
+    else:
+        lo = hi = np.full_like(predicted, np.nan)
+    return predicted, lo, hi
+
+
 def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], object],
                       level: float = 0.95) -> Optional[dict]:
     """Fit without the runs of the largest N, predict them; interval from the refit's bootstrap draws.
     ``fit_fn`` returns a FitResult (or its dict)."""
     from harness.compare import as_fit
-    from harness.fit import get_law
 
     largest = table["N"].max()
     train, held = table[table["N"] < largest], table[table["N"] == largest]
@@ -52,16 +67,7 @@ def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], obje
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_fn(train)
-    fit = as_fit(fit)
-    law, draws = get_law(fit.law), fit.samples or {}
-    n, d = held["N"].to_numpy(float), held["D"].to_numpy(float)
-    predicted = np.asarray(law.predict(fit.params, N=n, D=d), float)
-    names = [p for p in law.param_names if p in draws]
-    if len(names) == len(law.param_names) and len(draws[names[0]]):
-        sims = np.array([law.predict({p: draws[p][i] for p in names}, N=n, D=d) for i in range(len(draws[names[0]]))])
-        lo, hi = np.nanpercentile(sims, [50 * (1 - level), 50 * (1 + level)], axis=0)
-    else:
-        lo = hi = np.full_like(predicted, np.nan)
+    predicted, lo, hi = predict_with_band(as_fit(fit), held["N"].to_numpy(float), held["D"].to_numpy(float), level)
     return {"run_ids": held["run_id"].tolist(), "predicted": predicted.tolist(), "lo": lo.tolist(),
             "hi": hi.tolist(), "actual": held["loss"].tolist(),
             "rel_error": (np.abs(predicted - held["loss"].to_numpy()) / held["loss"].to_numpy()).tolist()}

@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_ground_truth import add_records_argument, load_records  # noqa: E402
 
 
-
 def planned_points(sweep_file: str) -> pd.DataFrame:
     """The (run_id, N_total, D) of every run the sweep file plans (not its trunks)."""
     specs = [s for s in expand(load_sweep(sweep_file)) if s.budget != "trunk"]

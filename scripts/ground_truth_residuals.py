@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_ground_truth import add_records_argument, load_records  # noqa: E402
 
 
-
 def residual_grid(table: pd.DataFrame, floor: float) -> pd.DataFrame:
     """100 x log(loss / law) with E held at ``floor``, rows N_nonembed, columns D."""
     fit = fit_law(table, law="chinchilla", bootstrap=0, fixed={"E": floor}, profile=False)

@@ -334,8 +334,9 @@ LAW_NAMES = tuple(JOINT) + tuple(ONE_VARIABLE) + tuple(f"{k}_{v}" for k in ONE_V
 
 
 def get_law(name: str, variable: Optional[str] = None) -> Law:
-    """The law called ``name``: chinchilla, chinchilla_tied, coupled, kaplan, data_constrained, or a one-variable form (power, pure_power,
-    exp_saturation, logistic, broken_power) in x = ``variable`` (N, D or C), also spelled ``power_C`` etc."""
+    """The law called ``name``: chinchilla, chinchilla_tied, coupled, kaplan, data_constrained, or a one-variable
+    form (power, pure_power, exp_saturation, logistic, broken_power) in x = ``variable`` (N, D or C), also spelled
+    ``power_C`` etc."""
     if isinstance(name, Law):
         return name
     if name in JOINT:

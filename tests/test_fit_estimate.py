@@ -218,3 +218,29 @@ def test_start_grid_rows_are_np_unique_rows():
     grids += [rng.integers(0, 3, (int(rng.integers(2, 40)), int(rng.integers(1, 5)))).astype(float) for _ in range(50)]
     for grid in grids:
         np.testing.assert_array_equal(_unique_rows(grid), np.unique(grid, axis=0))
+
+
+COUPLED_FIXED = [None, np.array([np.nan, np.nan, np.log(1.8), np.nan, np.nan, np.nan]),
+                 np.array([np.nan, np.nan, np.nan, np.nan, np.nan, 0.0])]
+
+
+@pytest.mark.parametrize("fixed", COUPLED_FIXED)
+@pytest.mark.parametrize("objective", [Objective("mse"), Objective("huber", delta=0.05),
+                                       Objective("mse", space="linear")])
+def test_coupled_closed_form_derivatives_match_finite_differences(sweep, objective, fixed):
+    """The coupled law's closed-form Jacobian and curvature (Law.derivatives) against the estimator's own
+    finite-difference path for laws without them (the same law with ``derivatives`` removed), and the gradient
+    against central differences of the objective value; free E, E held, gamma held."""
+    import dataclasses
+    problem = _problem(sweep, "coupled", objective, fixed)
+    numeric = Problem(dataclasses.replace(problem.law, derivatives=None), problem.x, problem.y, objective, fixed)
+    theta = _thetas(problem, rows=6)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, (len(theta), len(problem.y)))
+    value, grad, hess, major = problem.derivatives(theta, w)
+    n_value, n_grad, n_hess, n_major = numeric.derivatives(theta, w)
+    np.testing.assert_allclose(value, n_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, _fd_gradient(problem, theta, w), rtol=1e-5, atol=1e-7 * np.abs(grad).max())
+    np.testing.assert_allclose(grad, n_grad, rtol=1e-6, atol=1e-8 * np.abs(grad).max())
+    np.testing.assert_allclose(major, n_major, rtol=1e-6, atol=1e-8 * np.abs(major).max())
+    np.testing.assert_allclose(hess, n_hess, rtol=1e-4, atol=1e-6 * np.abs(hess).max())
+    np.testing.assert_allclose(problem.jacobian(theta), numeric.jacobian(theta), rtol=1e-6, atol=1e-7)

@@ -172,22 +172,39 @@ class Problem:
                 val, grad_w, _, _ = self._point_weights(f, w)
                 grad = self.kernel.gradient(s, grad_w)
             else:
-                val, grad_w, _, _ = self._point_weights(self.log_pred(theta), w)
-                grad = np.einsum("bn,bqn->bq", grad_w, self._fd_jacobian(theta))
+                f, jac = self._jacobian_and_prediction(theta)
+                val, grad_w, _, _ = self._point_weights(f, w)
+                grad = np.einsum("bn,bqn->bq", grad_w, jac)
             value = self._total(val, w)
         return value, grad / self._divisor(w, len(theta))[:, None]
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """d log L̂ / d theta for a batch of free thetas, [B, q, n] (central differences)."""
-        return self._fd_jacobian(theta)
+        """d log L̂ / d theta for a batch of free thetas, [B, q, n] (the law's closed form, else central
+        differences)."""
+        with np.errstate(all="ignore"):
+            return self._jacobian_and_prediction(theta)[1]
+
+    def _jacobian_and_prediction(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(log L̂ [B, n], its Jacobian [B, q, n]) of a law without a design matrix."""
+        if self.law.derivatives is not None:
+            f, jac, _ = self.law.derivatives(self.full_theta(theta), self.x)
+            return f, jac[:, self.free]
+        return self.log_pred(theta), self._fd_jacobian(theta)
+
+    def _curvature(self, theta: np.ndarray, c: np.ndarray, terms: Optional[list]) -> np.ndarray:
+        """sum_i c_i · Hessian_theta(log L̂_i), [B, q, q]: from the law's curvature terms, else central differences."""
+        if terms is None:
+            return self._fd_curvature(theta, c)
+        return sum(_gram(vector[:, self.free], c * weight) for weight, vector in terms)
 
     def point_scores(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Each point's term of the gradient at one free ``theta`` [q], [n, q] (their sum over points is the
         gradient; under mean reduction each is divided by the weight total), in O(n q) memory."""
         w = np.asarray(w, float)
         with np.errstate(all="ignore"):
-            _, grad_w, _, _ = self._point_weights(self.log_pred(theta[None, :]), w[None, :])
-            jac = self._fd_jacobian(theta[None, :])[0]                   # [q, n]
+            f, jac = self._jacobian_and_prediction(theta[None, :])
+            _, grad_w, _, _ = self._point_weights(f, w[None, :])
+            jac = jac[0]                                                   # [q, n]
         return (grad_w[0] * jac).T / self._divisor(w, 1)[0]
 
     def derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
@@ -209,17 +226,20 @@ class Problem:
     def _derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
         w, shift = split_rows(w)
         with np.errstate(all="ignore"):
+            terms = None
             if self.kernel is not None:
                 f, s = self.kernel.forward(theta, softmax=True)
+            elif self.law.derivatives is not None:
+                f, jac, terms = self.law.derivatives(self.full_theta(theta), self.x)
+                jac = jac[:, self.free]
             else:
-                f = self.log_pred(theta)
+                f, jac = self.log_pred(theta), self._fd_jacobian(theta)
             val, grad_w, hess_w, major_w = self._point_weights(f, w, value, shift)
             if self.kernel is not None:
                 grad, hess, major = self.kernel.contract(s, grad_w, hess_w, major_w)
             else:
-                jac = self._fd_jacobian(theta)
                 grad = np.einsum("bn,bqn->bq", grad_w, jac)
-                hess = _gram(jac, hess_w) + self._fd_curvature(theta, grad_w)
+                hess = _gram(jac, hess_w) + self._curvature(theta, grad_w, terms)
                 major = _gram(jac, major_w)
             total = self._total(val, w) if value else None
         norm = self._divisor(w, len(theta))

@@ -76,3 +76,34 @@ def test_too_few_points_to_score_the_other_forms_is_cannot_tell():
     table, verdict = compare_forms(x, y, k_holdout=1, variable="C")
     assert np.isfinite(table["aicc"]).sum() == 1
     assert verdict.startswith("The data cannot tell the forms apart") and not is_confident(table)
+
+
+def _two_laws(truth_law: str, truth: dict, noise: float, seed: int):
+    from harness.fit import fit_law
+    n, d = np.meshgrid([1e4, 3e4, 1e5, 3e5, 1e6, 3e6], [1e6, 3e6, 1e7, 3e7, 1e8])
+    table = simulate(truth_law, truth, N=n, D=d, noise=noise, seed=seed)
+    return {law: fit_law(table, law=law, profile=False) for law in ("chinchilla", "coupled")}, table
+
+
+TWO_TERMS = {"E": 1.8, "A": 40.0, "alpha": 0.4, "B": 60.0, "beta": 0.35}
+
+
+def test_choose_law_keeps_chinchilla_on_chinchilla_data_and_takes_coupled_when_it_earns_its_parameter():
+    """The pre-stated rule between the two-variable laws: on sweeps drawn from Chinchilla the extra parameter does
+    not earn a confident weight; on one drawn from a strongly coupled law (gamma 2) it does. And the weights are
+    AICc's by hand: n log(SSE/n) + 2k + 2k(k+1)/(n-k-1), k = parameters + 1 (the noise variance)."""
+    from harness.fit.laws import get_law
+    from harness.fit.select import choose_law
+    for seed in (1, 2):
+        fits, table = _two_laws("chinchilla", TWO_TERMS, 0.005, seed)
+        assert choose_law(fits, table)[0] == "chinchilla"
+    fits, table = _two_laws("coupled", {**TWO_TERMS, "gamma": 2.0}, 0.005, 1)
+    chosen, weights = choose_law(fits, table)
+    assert chosen == "coupled" and weights["coupled"] >= 0.99
+    n, by_hand = len(table), {}
+    for name, fit in fits.items():
+        residual = np.log(table["loss"]) - np.log(get_law(name).predict(fit.params, N=table["N"], D=table["D"]))
+        k = len(fit.params) + 1
+        by_hand[name] = n * np.log(np.sum(residual ** 2) / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
+    delta = by_hand["chinchilla"] - by_hand["coupled"]
+    assert weights["coupled"] == pytest.approx(1 / (1 + np.exp(-delta / 2)), rel=1e-9)

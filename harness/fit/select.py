@@ -1,5 +1,5 @@
 """Power law or early sigmoid? Several one-variable forms on the same curve: log-likelihood, AICc, Akaike weights, BIC,
-extrapolation.
+extrapolation. And the same rule between two-variable laws fitted to one sweep (``choose_law``: Chinchilla or coupled).
 
 The verdict rests on AICc (AIC with the small-sample term 2k(k+1)/(n-k-1), Hurvich & Tsai 1989; plain AIC favours
 the many-parameter forms on a dozen points) and its Akaike weights exp(-ΔAICc/2), normalised: the data prefer a form
@@ -14,6 +14,7 @@ import pandas as pd
 from harness.errors import ConfigError
 from harness.fit.estimate import Objective, Problem, multistart
 from harness.fit.laws import get_law
+from harness.fit.table import prepare
 
 FORMS = ("power", "pure_power", "exp_saturation", "logistic", "broken_power")
 LABELS = {"power": "power law with floor", "pure_power": "pure power law", "exp_saturation": "exponential saturation",
@@ -38,6 +39,35 @@ def _loglik(sse: float, n: int) -> float:
     """Gaussian log-likelihood of log residuals at the MLE variance."""
     var = max(sse / n, 1e-300)
     return -0.5 * n * (np.log(2 * np.pi * var) + 1.0)
+
+
+def _aicc(loglik: float, k: int, n: int) -> float:
+    """AICc of a model with ``k`` parameters (the noise variance included) on ``n`` points; infinite when
+    n - k - 1 <= 0."""
+    return 2 * k - 2 * loglik + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf)
+
+
+def law_weights(fits: dict, table) -> dict:
+    """Akaike weights by AICc of laws fitted to the same runs (``fits``: name -> FitResult, all parameters free),
+    from the Gaussian likelihood of each law's log residuals at its fitted parameters."""
+    aicc = {}
+    for name, fit in fits.items():
+        law = get_law(fit.law)
+        x, y, _, _ = prepare(table, law, fit.n_convention)
+        residual = np.log(y) - np.log(law.predict(fit.params, **x))
+        aicc[name] = _aicc(_loglik(float(residual @ residual), len(y)), len(fit.params) + 1, len(y))
+    return dict(zip(aicc, akaike_weights(np.array(list(aicc.values())))))
+
+
+def choose_law(fits: dict, table) -> tuple[str, dict]:
+    """The pre-stated rule between laws fitted to one sweep: (the name chosen, the Akaike weights). A law with more
+    parameters than the simplest is chosen only when the data prefer it confidently (AICc weight >=
+    ``CONFIDENT_WEIGHT``, the threshold of the one-variable verdict); otherwise the simplest (fewest parameters)."""
+    weights = law_weights(fits, table)
+    best = max(weights, key=weights.get)
+    if weights[best] >= CONFIDENT_WEIGHT:
+        return best, weights
+    return min(fits, key=lambda name: len(fits[name].params)), weights
 
 
 def _extrapolation_error(form: str, x, y, variable: str, k: int) -> float:
@@ -69,9 +99,8 @@ def compare_forms(x, loss, k_holdout: int = 2, variable: str = "N", forms=FORMS)
         k = len(law.theta_names) + 1
         ll = _loglik(sse, len(x))
         n = len(x)
-        aicc = 2 * k - 2 * ll + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf)
         rows.append({"form": form, "label": LABELS[form], "n_params": len(law.theta_names), "loglik": ll,
-                     "aic": 2 * k - 2 * ll, "aicc": aicc, "bic": k * np.log(n) - 2 * ll,
+                     "aic": 2 * k - 2 * ll, "aicc": _aicc(ll, k, n), "bic": k * np.log(n) - 2 * ll,
                      "extrap_rel_error": _extrapolation_error(form, x, y, variable, k_holdout)})
         curves[LABELS[form]] = [grid.tolist(), np.exp(law.log_predict(theta[None, :], {variable: grid})[0]).tolist()]
     table = pd.DataFrame(rows)

@@ -261,7 +261,9 @@ class ScheduleConfig(Strict):
         description="wsd: decay shape, 1-(1-final)·p or 1-(1-final)·sqrt(p) over cooldown progress p.")
     warmup_steps: Optional[int] = Field(
         None, ge=0, json_schema_extra=IN_ID_UNLESS_DEFAULT,
-        description="Warm-up length in steps, overriding warmup_fraction (set by cooldown branching).")
+        description="Warm-up length in steps, overriding warmup_fraction. Cooldown branching otherwise sets it to "
+                    "warmup_fraction of the smallest budget's steps: set it when a sweep's budgets are split over "
+                    "several files that are fitted together, so that every column warms up alike.")
 
 
 class OptimizerConfig(Strict):

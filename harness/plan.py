@@ -17,6 +17,7 @@ from harness.datawall import unique_caps
 from harness.hashing import content_hash, id_payload
 from harness.design import CONVENTION_SIZE_BY, design_sizes, flops_per_token_for
 from harness.hparams import batch_sequences, rule_hparams
+from harness.schedule import warmup_steps
 from harness.sizing import ModelShape, count_params, default_d_ff, flops_per_token, shape_for_params, tokens_for_compute
 from harness.store import TRUNK_PREFIX
 
@@ -353,7 +354,8 @@ def load_and_expand(source: str) -> tuple[SweepConfig, list[RunSpec]]:
 def _plan_extras(s: RunSpec) -> dict:
     """Plan columns for the other budget conventions and the per-size optimiser settings."""
     return {"C_6ND_nonembed": 6 * s.N_nonembed * s.tokens, "C_6ND_head": 6 * s.N_with_head * s.tokens,
-            "batch_tok": s.batch_size * s.context_length, "warmup_tok": round(s.schedule.warmup_fraction * s.tokens),
+            "batch_tok": s.batch_size * s.context_length,
+            "warmup_tok": warmup_steps(s.schedule, s.steps) * s.batch_size * s.context_length,   # as trained
             "beta2": s.optimizer.beta2, "lr_mult": s.lr_multiplier,
             "U": math.nan if s.unique_tokens is None else float(s.unique_tokens)}  # data.unique_tokens cap
 

@@ -89,6 +89,19 @@ def test_token_comparison_matches_the_formula():
     assert table["D_trained"].sum() == total["D_branched"]
 
 
+def test_the_plan_shows_the_warmup_as_trained_and_a_sweep_file_can_fix_it_in_steps():
+    """warmup_tok is the trained warm-up (steps x batch tokens): for a branching sweep the smallest budget's share,
+    the same for the trunk and every branch (not each budget's own share, which the table used to print); and
+    ``schedule.warmup_steps`` in the sweep file fixes it, e.g. for columns trained from separate files."""
+    batch_tok = TINY_SWEEP["training"]["batch_tokens"]
+    table = branch_plan_table(expand(_sweep(BRANCHED)))
+    expected = warmup_steps(ScheduleConfig(), BUDGETS[0] // batch_tok) * batch_tok
+    assert set(table["warmup_tok"]) == {expected}
+    fixed = branch_plan_table(expand(_sweep({**BRANCHED, "training": {"checkpoint_interval": 8,
+                                                                      "schedule": {"warmup_steps": 3}}})))
+    assert set(fixed["warmup_tok"]) == {3 * batch_tok}
+
+
 def test_tokens_per_param_designs_branch_too():
     specs = expand(_sweep({"budgets": {"mode": "tokens_per_param", "tokens_per_param": [1, 2, 4],
                                        "branching": "wsd", "cooldown_shape": "1-sqrt"}}))

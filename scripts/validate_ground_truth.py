@@ -3,13 +3,14 @@
 Reads the records of one or several sweeps on one synthetic language and eval set (default: the committed
 reference records of sweeps/ground_truth.yaml and of its 32M-token column, sweeps/ground_truth_32m.yaml), fits
 them with harness.fit.fit_law (E free, bootstrap CIs; ``--law coupled`` for Kaplan's combination of the two
-terms) and prints side by side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the
+terms; ``--law aicc`` fits both and keeps the one the pre-stated rule picks, harness.fit.select.choose_law, on the
+runs of each fit: all of them, then those left for the hold-out) and prints side by side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the
 run table's ``floor``), |ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest
 size from a fit that leaves them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the floor;
 held-out prediction within 1 %.
 
     PYTHONPATH=. python scripts/validate_ground_truth.py [RECORDS_DIR ...] [--bootstrap 1000] [--n-convention total]
-        [--law chinchilla|coupled]
+        [--law chinchilla|coupled|aicc]
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.fit import fit_law
+from harness.fit.select import choose_law, model_averaged_interval
 from harness.report.analysis import largest_n_holdout
 from harness.store import load_done_runs
 
@@ -39,9 +41,17 @@ def _interval(fit: dict, name: str) -> str:
 
 
 def _fit(table: pd.DataFrame, bootstrap: int, convention: str, law: str = "chinchilla") -> dict:
+    """The fit of ``law`` as a dict; for 'aicc' the law the pre-stated rule picks, with both laws' Akaike weights and
+    the model-averaged E (estimate, low, high; harness.fit.select.model_averaged_interval)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit_law(table, law=law, bootstrap=bootstrap, n_convention=convention).to_dict()
+        if law != "aicc":
+            return fit_law(table, law=law, bootstrap=bootstrap, n_convention=convention).to_dict()
+        fits = {name: fit_law(table, law=name, bootstrap=bootstrap, n_convention=convention)
+                for name in ("chinchilla", "coupled")}
+        chosen, weights = choose_law(fits, table)
+        return {**fits[chosen].to_dict(), "akaike_weights": weights,
+                "model_averaged_E": model_averaged_interval(fits, weights, "E") if bootstrap else None}
 
 
 def _coverage(fit: dict, floor: float, covered: bool) -> str:
@@ -64,6 +74,13 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     rel = abs(e_fit - floor) / floor
     covered = lo <= floor <= hi
     print(f"runs fitted              {fit['n_points']}  (law: {fit['law']}; n convention: {fit['n_convention']})")
+    if "akaike_weights" in fit:
+        print("law picked by AICc       " + ", ".join(f"{k} {v:.3f}" for k, v in fit["akaike_weights"].items())
+              + " (Akaike weights; coupled only at >= 0.99)")
+    if fit.get("model_averaged_E"):
+        estimate, low, high = fit["model_averaged_E"]
+        print(f"E model-averaged, 95% CI {estimate:.4f}  [{low:.4f}, {high:.4f}]  (MATA over both laws' draws; "
+              f"holds the floor: {'yes' if low <= floor <= high else 'NO'})")
     print(f"E fitted (free), 95% CI  {_interval(fit, 'E')}")
     print(f"eval-set floor (exact)   {floor:.4f} ± {floor_se:.4f} (SE across eval windows); "
           f"expected floor {float(table['floor_expected'].iloc[0]):.4f}")
@@ -131,8 +148,9 @@ def main() -> None:
     add_records_argument(parser)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--n-convention", default="total", choices=["total", "non_embedding", "with_head"])
-    parser.add_argument("--law", default="chinchilla", choices=["chinchilla", "coupled"],
-                        help="the form fitted (coupled: Kaplan's combination of the two terms, harness.fit.laws)")
+    parser.add_argument("--law", default="chinchilla", choices=["chinchilla", "coupled", "aicc"],
+                        help="the form fitted (coupled: Kaplan's combination of the two terms, harness.fit.laws; "
+                        "aicc: both, and the pre-stated rule picks one)")
     args = parser.parse_args()
     table = load_records(parser, args.records)
     if len(table) < 6:

@@ -107,3 +107,21 @@ def test_choose_law_keeps_chinchilla_on_chinchilla_data_and_takes_coupled_when_i
         by_hand[name] = n * np.log(np.sum(residual ** 2) / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
     delta = by_hand["chinchilla"] - by_hand["coupled"]
     assert weights["coupled"] == pytest.approx(1 / (1 + np.exp(-delta / 2)), rel=1e-9)
+
+
+def test_model_averaged_interval_is_the_weighted_mixture_of_the_draws():
+    """MATA (percentile form) by hand: with weights 0.8 / 0.2 on two draw sets that do not overlap, the 2.5 %
+    quantile of the mixture is the 3.125 % quantile of the heavier set (0.025 / 0.8), the 97.5 % one the 87.5 %
+    quantile of the lighter ((0.975 - 0.8) / 0.2); with all weight on one law it is that law's percentile
+    interval."""
+    from types import SimpleNamespace
+
+    from harness.fit.select import model_averaged_interval
+    low_set, high_set = np.arange(1000) / 1000.0, 10 + np.arange(1000) / 1000.0
+    fits = {"a": SimpleNamespace(params={"E": 0.5}, samples={"E": low_set}),
+            "b": SimpleNamespace(params={"E": 10.5}, samples={"E": high_set})}
+    estimate, low, high = model_averaged_interval(fits, {"a": 0.8, "b": 0.2}, "E")
+    assert estimate == pytest.approx(0.8 * 0.5 + 0.2 * 10.5)
+    assert low == pytest.approx(0.031, abs=0.002) and high == pytest.approx(10.875, abs=0.002)
+    _, low, high = model_averaged_interval(fits, {"a": 1.0, "b": 0.0}, "E")
+    assert (low, high) == pytest.approx(tuple(np.percentile(low_set, [2.5, 97.5])), abs=0.002)

@@ -46,3 +46,26 @@ def test_added_budgets_can_be_limited_to_the_smaller_sizes():
     five = script.design(table, add_budgets=[1e8], budgets_up_to=3e5)
     assert len(five) == 5 * 4 + 4   # the 20 points, plus 1e8 tokens at the four sizes up to 3e5
     assert set(five.loc[five["D"] == 1e8, "N"]) == {1e4, 3e4, 1e5, 3e5}
+
+
+def test_the_coupled_law_is_simulated_and_fitted_as_itself():
+    """--law coupled: sweeps drawn from a coupled truth (gamma 1.5, far from Chinchilla's 1) are fitted with the
+    coupled law, so its fitted gamma lands on the truth, and the summary judges gamma too."""
+    script = _script()
+    truth = {**TRUTH, "gamma": 1.5}
+    N, D = np.meshgrid([1e4, 3e4, 1e5, 3e5, 1e6], [1e6, 3e6, 1e7, 3e7])
+    table = simulate("coupled", truth, N=N, D=D, noise=0.002, seed=1)[["N", "D", "loss"]]
+    sims = script.simulate(table, truth, 0.002, sims=2, bootstrap=30, rng=np.random.default_rng(0), law="coupled")
+    assert np.all(np.abs(sims["gamma"] - 1.5) < 0.3) and np.all(np.abs(sims["E"] - truth["E"]) < 0.05)
+    shown = script.summary(sims, truth, script.NAMES["coupled"])
+    assert list(shown.index) == ["E", "alpha", "beta", "gamma"]
+
+
+def test_the_aicc_procedure_picks_a_law_per_sweep_and_also_judges_the_model_averaged_interval():
+    script, table = _script(), _table()
+    sims = script.simulate(table, TRUTH, 0.002, sims=2, bootstrap=30, rng=np.random.default_rng(0),
+                           law="chinchilla", fit="aicc")
+    assert set(sims["law"]) <= {"chinchilla", "coupled"} and "gamma" not in sims
+    assert sims["E averaged covered"].dtype == bool and np.all(np.abs(sims["E"] - TRUTH["E"]) < 0.05)
+    shown = script.summary(sims, TRUTH, script.judged("chinchilla", "aicc"))
+    assert "model-averaged holds truth" in shown.columns and list(shown.index) == ["E", "alpha", "beta"]

@@ -70,6 +70,20 @@ def choose_law(fits: dict, table) -> tuple[str, dict]:
     return min(fits, key=lambda name: len(fits[name].params)), weights
 
 
+def model_averaged_interval(fits: dict, weights: dict, name: str, level: float = 0.95) -> tuple[float, float, float]:
+    """(estimate, low, high) of parameter ``name`` averaged over laws fitted to one sweep: the weighted mean of the
+    fits' estimates and the model-averaged tail-area interval from their bootstrap draws (Turek & Fletcher 2012,
+    MATA, percentile form): the quantiles of the mixture of the laws' draw distributions with the Akaike
+    ``weights``. Every fit needs bootstrap draws of ``name``."""
+    draws = {law: np.sort(np.asarray(fit.samples[name], float)) for law, fit in fits.items()}
+    grid = np.unique(np.concatenate(list(draws.values())))
+    cdf = sum(weights[law] * np.searchsorted(d, grid, side="right") / len(d) for law, d in draws.items())
+    tail = (1 - level) / 2
+    low, high = grid[np.searchsorted(cdf, tail)], grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)]
+    estimate = sum(weights[law] * fit.params[name] for law, fit in fits.items())
+    return float(estimate), float(low), float(high)
+
+
 def _extrapolation_error(form: str, x, y, variable: str, k: int) -> float:
     """Mean relative error on the k largest-x points of a fit on the others."""
     order = np.argsort(x)

@@ -172,7 +172,7 @@ class Problem:
                 val, grad_w, _, _ = self._point_weights(f, w)
                 grad = self.kernel.gradient(s, grad_w)
             else:
-                f, jac = self._jacobian_and_prediction(theta)
+                f, jac, _ = self._jacobian_and_prediction(theta)
                 val, grad_w, _, _ = self._point_weights(f, w)
                 grad = np.einsum("bn,bqn->bq", grad_w, jac)
             value = self._total(val, w)
@@ -184,12 +184,13 @@ class Problem:
         with np.errstate(all="ignore"):
             return self._jacobian_and_prediction(theta)[1]
 
-    def _jacobian_and_prediction(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(log L̂ [B, n], its Jacobian [B, q, n]) of a law without a design matrix."""
+    def _jacobian_and_prediction(self, theta: np.ndarray) -> tuple:
+        """(log L̂ [B, n], its Jacobian [B, q, n], curvature terms) of a law without a design matrix: the law's closed
+        form (``Law.derivatives``), else central differences (terms None)."""
         if self.law.derivatives is not None:
-            f, jac, _ = self.law.derivatives(self.full_theta(theta), self.x)
-            return f, jac[:, self.free]
-        return self.log_pred(theta), self._fd_jacobian(theta)
+            f, jac, terms = self.law.derivatives(self.full_theta(theta), self.x)
+            return f, jac[:, self.free], terms
+        return self.log_pred(theta), self._fd_jacobian(theta), None
 
     def _curvature(self, theta: np.ndarray, c: np.ndarray, terms: Optional[list]) -> np.ndarray:
         """sum_i c_i · Hessian_theta(log L̂_i), [B, q, q]: from the law's curvature terms, else central differences."""
@@ -202,7 +203,7 @@ class Problem:
         gradient; under mean reduction each is divided by the weight total), in O(n q) memory."""
         w = np.asarray(w, float)
         with np.errstate(all="ignore"):
-            f, jac = self._jacobian_and_prediction(theta[None, :])
+            f, jac, _ = self._jacobian_and_prediction(theta[None, :])
             _, grad_w, _, _ = self._point_weights(f, w[None, :])
             jac = jac[0]                                                   # [q, n]
         return (grad_w[0] * jac).T / self._divisor(w, 1)[0]
@@ -226,14 +227,10 @@ class Problem:
     def _derivatives(self, theta: np.ndarray, w: np.ndarray, value: bool = True) -> tuple:
         w, shift = split_rows(w)
         with np.errstate(all="ignore"):
-            terms = None
             if self.kernel is not None:
                 f, s = self.kernel.forward(theta, softmax=True)
-            elif self.law.derivatives is not None:
-                f, jac, terms = self.law.derivatives(self.full_theta(theta), self.x)
-                jac = jac[:, self.free]
             else:
-                f, jac = self.log_pred(theta), self._fd_jacobian(theta)
+                f, jac, terms = self._jacobian_and_prediction(theta)
             val, grad_w, hess_w, major_w = self._point_weights(f, w, value, shift)
             if self.kernel is not None:
                 grad, hess, major = self.kernel.contract(s, grad_w, hess_w, major_w)

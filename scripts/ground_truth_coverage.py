@@ -17,19 +17,22 @@ so this script asks two questions a single sweep cannot answer:
    and no interval method can be relied on to cover the floor.
 
     PYTHONPATH=. python scripts/ground_truth_coverage.py [RECORDS_DIR ...] [--sims 100] [--bootstrap 200] [--seed 0]
-        [--law chinchilla|coupled] [--add-sizes 2e6,4e6] [--add-budgets 3.2e7,6.4e7] [--add-budgets-up-to 5e5]
+        [--law chinchilla|coupled] [--fit chinchilla|coupled|aicc] [--add-sizes 2e6,4e6] [--add-budgets 3.2e7,6.4e7]
+        [--add-budgets-up-to 5e5]
 
 ``--law coupled`` asks both questions of the coupled law (harness.fit.laws.coupled_law) instead: its truth is the
 coupled law fitted with E at the floor, and every simulated sweep is fitted with it. ``--fit aicc`` fits every
 sweep (the real one too) with both laws and keeps the one the pre-stated rule picks (harness.fit.select.choose_law:
-coupled only at an AICc weight >= 0.99), so the coverage is that of the whole procedure, selection included.
+coupled only at an AICc weight >= 0.99), so the coverage is that of the whole procedure, selection included; it
+also judges the model-averaged interval (harness.fit.select.model_averaged_interval) of every sweep.
 
 With ``--add-sizes``/``--add-budgets`` question 1 is asked of a larger design (all of it simulated from the same
 truth), to plan the sweep that would pin E down before anyone trains it; question 2 is about the real sweep.
 
 Committed outputs: results/reference/ground_truth_coverage_with_32m.txt (both sweeps), ground_truth_coverage.txt
 (the 2-16M sweep alone), ground_truth_coverage_extended.txt (designs simulated before training) and
-ground_truth_coverage_coupled.txt (the coupled law at the 30-run design).
+ground_truth_coverage_coupled.txt (the coupled law at the 30-run design) and
+ground_truth_coverage_aicc_{chinchilla,coupled}_truth.txt (the rule and model averaging, under either truth).
 """
 from __future__ import annotations
 

@@ -4,9 +4,10 @@ Reads the records of one or several sweeps on one synthetic language and eval se
 reference records of sweeps/ground_truth.yaml and of its 32M-token column, sweeps/ground_truth_32m.yaml), fits
 them with harness.fit.fit_law (E free, bootstrap CIs; ``--law coupled`` for Kaplan's combination of the two
 terms; ``--law aicc`` fits both and keeps the one the pre-stated rule picks, harness.fit.select.choose_law, on the
-runs of each fit: all of them, then those left for the hold-out) and prints side by side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the
-run table's ``floor``), |ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest
-size from a fit that leaves them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the floor;
+runs of each fit: all of them, then those left for the hold-out, and adds the model-averaged E) and prints side by
+side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the run table's ``floor``),
+|ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest size from a fit that leaves
+them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the floor;
 held-out prediction within 1 %.
 
     PYTHONPATH=. python scripts/validate_ground_truth.py [RECORDS_DIR ...] [--bootstrap 1000] [--n-convention total]

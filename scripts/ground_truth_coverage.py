@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--law", default="chinchilla", choices=list(NAMES),
                         help="the form simulated, and fitted unless --fit says otherwise (coupled: "
                         "harness.fit.laws.coupled_law)")
-    parser.add_argument("--fit", default="", choices=["", *NAMES, "aicc"],
+    parser.add_argument("--fit", default=None, choices=[*NAMES, "aicc"],
                         help="the form fitted (default: --law's); aicc: both, the pre-stated rule picks one")
     parser.add_argument("--add-sizes", default="", help="comma-separated N_total values to add to the simulated "
                         "design (every size then runs at every budget): a larger sweep, planned before training")

@@ -58,13 +58,18 @@ def describe_e(fit, floor: float) -> str:
     return f"{e:.4f} {where}, not identified (no two-sided interval)"
 
 
+def trunk_shape(trunk: Path) -> str:
+    """The model shape in a trunk's run id ('gpt2-L2-d32' of 'trunk-gpt2-L2-d32-D5.1e07-s0-...')."""
+    return trunk.name[len(TRUNK_PREFIX):].split("-D")[0]
+
+
 def trunk_evals(records: list) -> pd.DataFrame:
     """Eval loss of every trunk of every record directory at every step it evaluated: rows (shape, step), one
     column per directory."""
     rows = []
     for directory in records:
         for trunk in sorted(Path(directory).glob(f"{TRUNK_PREFIX}*")):
-            shape = trunk.name[len(TRUNK_PREFIX):].split("-D")[0]
+            shape = trunk_shape(trunk)
             rows += [{"shape": shape, "step": r["step"], "sweep": Path(directory).name, "eval_loss": r["eval_loss"]}
                      for r in read_metrics(trunk / METRICS_FILE) if "eval_loss" in r]
     if not rows:

@@ -25,7 +25,7 @@ import pandas as pd
 from harness.store import SPEC_FILE, TRUNK_PREFIX
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ground_truth_residuals import trunk_evals  # noqa: E402
+from ground_truth_residuals import trunk_evals, trunk_shape  # noqa: E402
 
 RECORDS = ("results/reference/ground_truth", "results/reference/ground_truth_32m",
            "results/reference/ground_truth_warmup_order", "results/reference/ground_truth_warmup_long",
@@ -37,8 +37,7 @@ def trunk_settings(directory: Path) -> dict:
     out = {}
     for trunk in sorted(directory.glob(f"{TRUNK_PREFIX}*")):
         spec = json.loads((trunk / SPEC_FILE).read_text())
-        shape = trunk.name[len(TRUNK_PREFIX):].split("-D")[0]
-        out[shape] = (spec["schedule"]["warmup_steps"], spec["data"]["synthetic"]["train_tokens"])
+        out[trunk_shape(trunk)] = (spec["schedule"]["warmup_steps"], spec["data"]["synthetic"]["train_tokens"])
     return out
 
 

@@ -16,26 +16,28 @@ from tests.conftest import REPO
 FOUR_RUNS = {"budgets": {"tokens": [4096, 6144, 8192, 10240]}}
 
 
-def _race(run_dir: str, lease_s: float, start_at: float, wins) -> None:
+def _race(run_dir: str, lease_s: float, start_at: float, outcomes, all_tried) -> None:
     while time.time() < start_at:
         pass
-    if Claim(Path(run_dir), f"racer-{os.getpid()}", lease_s=lease_s).acquire():
-        wins.put(os.getpid())
+    won = Claim(Path(run_dir), f"racer-{os.getpid()}", lease_s=lease_s).acquire()
+    outcomes.put(won)
+    # A winner stays alive until every racer has tried: a claim whose owner died on this host is free to take
+    # (correctly), so a winner that exited early would let a late racer take over -- a second winner in CI.
+    all_tried.wait(60)
 
 
 def _race_winners(run_dir: Path, lease_s: float, racers: int = 6) -> int:
     ctx = multiprocessing.get_context("spawn")
-    wins, start_at = ctx.Queue(), time.time() + 3.0
-    procs = [ctx.Process(target=_race, args=(str(run_dir), lease_s, start_at, wins)) for _ in range(racers)]
+    outcomes, all_tried, start_at = ctx.Queue(), ctx.Event(), time.time() + 3.0
+    procs = [ctx.Process(target=_race, args=(str(run_dir), lease_s, start_at, outcomes, all_tried))
+             for _ in range(racers)]
     for p in procs:
         p.start()
+    won = [outcomes.get(timeout=60) for _ in procs]
+    all_tried.set()
     for p in procs:
         p.join(30)
-    count = 0
-    while not wins.empty():
-        wins.get()
-        count += 1
-    return count
+    return sum(won)
 
 
 def test_exactly_one_process_wins_a_fresh_claim(tmp_path):

@@ -47,7 +47,7 @@ import pandas as pd
 
 from harness.fit import fit_law
 from harness.fit.laws import get_law
-from harness.fit.select import choose_law, model_averaged_interval
+from harness.fit.law_choice import choose_law, model_averaged_interval
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_ground_truth import add_records_argument, load_records  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.fit import fit_law
-from harness.fit.select import choose_law, model_averaged_interval
+from harness.fit.law_choice import choose_law, model_averaged_interval
 from harness.report.analysis import largest_n_holdout
 from harness.store import load_done_runs
 

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from harness.cli.families import BY_HELP, check_by, fit_by
+from harness.cli.fit_laws import fit_laws, law_names
 from harness.cli.options import MAX_BOOTSTRAP, results_option
 from harness.errors import ConfigError
 
@@ -128,7 +129,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit")
     def fit(source: Optional[str] = typer.Argument(None, help="Sweep name/YAML or a CSV of runs (N, D or C, loss)."),
-            law: str = typer.Option("chinchilla", help="Law to fit (chinchilla, coupled, kaplan, data_constrained, power_N …)."),
+            law: str = typer.Option("chinchilla", help="Law to fit (chinchilla, coupled, kaplan, data_constrained, power_N "
+                                  "…), or several separated by commas (chinchilla,coupled) to weigh them by AICc."),
             objective: str = typer.Option("huber", help="huber, mse or lad."),
             delta: float = typer.Option(1e-3, help="Huber delta, > 0 (huber objective only)."),
             space: str = typer.Option("log", help="Residuals on log loss (log) or loss (linear)."),
@@ -163,6 +165,9 @@ def register(app: typer.Typer) -> None:
         try:
             if weights not in ("none", "seed-variance"):
                 raise ConfigError(f"--weights: expected none or seed-variance, got '{weights}'")
+            laws = law_names(law)
+            if len(laws) > 1 and (by or weights != "none"):
+                raise ConfigError(f"--law {law}: several laws are weighed on one plain fit; not with --by or --weights")
             if approach != 3:  # the compute-optimal frontier by approach 1 or 2
                 names = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss}
                 loaded = _load(source, dataset, data_dir, results, names, all_runs)
@@ -171,13 +176,19 @@ def register(app: typer.Typer) -> None:
             columns = {"N": col_n, "D": col_d, "C": col_c, "loss": col_loss, "U": col_u}
             plain = not by and metric == "loss" and weights == "none"
             table, where = _load(source, dataset, data_dir, results, columns, all_runs, numbers=plain)
-            _needs_u(table, law, where)
+            for name in laws:
+                _needs_u(table, name, where)
             if by:  # one fit per family (harness.families)
                 options = dict(law=law, objective=objective, delta=delta, space=space, reduction=reduction,
                                bootstrap=bootstrap, seed=seed, n_convention=n_convention,
                                **({"bootstrap_method": bootstrap_method} if bootstrap_method else {}))
                 return fit_by(table, by, options, as_json, _format_table)
             table = _with_metric(table, metric, col_loss, where)
+            if len(laws) > 1:
+                return fit_laws(table, where, laws, dict(
+                    objective=objective, delta=delta, space=space, reduction=reduction, bootstrap=bootstrap, seed=seed,
+                    n_convention=n_convention, **({"bootstrap_method": bootstrap_method} if bootstrap_method else {})),
+                    as_json, _format_table)
             fit_weights = None
             if weights == "seed-variance":
                 table, fit_weights = _seed_points(table, where, space)

@@ -1,5 +1,5 @@
 """Power law or early sigmoid? Several one-variable forms on the same curve: log-likelihood, AICc, Akaike weights, BIC,
-extrapolation. And the same rule between two-variable laws fitted to one sweep (``choose_law``: Chinchilla or coupled).
+extrapolation. (The same rule between two-variable laws fitted to one sweep: harness.fit.law_choice.)
 
 The verdict rests on AICc (AIC with the small-sample term 2k(k+1)/(n-k-1), Hurvich & Tsai 1989; plain AIC favours
 the many-parameter forms on a dozen points) and its Akaike weights exp(-ΔAICc/2), normalised: the data prefer a form
@@ -14,7 +14,6 @@ import pandas as pd
 from harness.errors import ConfigError
 from harness.fit.estimate import Objective, Problem, multistart
 from harness.fit.laws import get_law
-from harness.fit.table import prepare
 
 FORMS = ("power", "pure_power", "exp_saturation", "logistic", "broken_power")
 LABELS = {"power": "power law with floor", "pure_power": "pure power law", "exp_saturation": "exponential saturation",
@@ -45,43 +44,6 @@ def _aicc(loglik: float, k: int, n: int) -> float:
     """AICc of a model with ``k`` parameters (the noise variance included) on ``n`` points; infinite when
     n - k - 1 <= 0."""
     return 2 * k - 2 * loglik + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf)
-
-
-def law_weights(fits: dict, table) -> dict:
-    """Akaike weights by AICc of laws fitted to the same runs (``fits``: name -> FitResult, all parameters free),
-    from the Gaussian likelihood of each law's log residuals at its fitted parameters."""
-    aicc = {}
-    for name, fit in fits.items():
-        law = get_law(fit.law)
-        x, y, _, _ = prepare(table, law, fit.n_convention)
-        residual = np.log(y) - np.log(law.predict(fit.params, **x))
-        aicc[name] = _aicc(_loglik(float(residual @ residual), len(y)), len(fit.params) + 1, len(y))
-    return dict(zip(aicc, akaike_weights(np.array(list(aicc.values())))))
-
-
-def choose_law(fits: dict, table) -> tuple[str, dict]:
-    """The pre-stated rule between laws fitted to one sweep: (the name chosen, the Akaike weights). A law with more
-    parameters than the simplest is chosen only when the data prefer it confidently (AICc weight >=
-    ``CONFIDENT_WEIGHT``, the threshold of the one-variable verdict); otherwise the simplest (fewest parameters)."""
-    weights = law_weights(fits, table)
-    best = max(weights, key=weights.get)
-    if weights[best] >= CONFIDENT_WEIGHT:
-        return best, weights
-    return min(fits, key=lambda name: len(fits[name].params)), weights
-
-
-def model_averaged_interval(fits: dict, weights: dict, name: str, level: float = 0.95) -> tuple[float, float, float]:
-    """(estimate, low, high) of parameter ``name`` averaged over laws fitted to one sweep: the weighted mean of the
-    fits' estimates and the model-averaged tail-area interval from their bootstrap draws (Turek & Fletcher 2012,
-    MATA, percentile form): the quantiles of the mixture of the laws' draw distributions with the Akaike
-    ``weights``. Every fit needs bootstrap draws of ``name``."""
-    draws = {law: np.sort(np.asarray(fit.samples[name], float)) for law, fit in fits.items()}
-    grid = np.unique(np.concatenate(list(draws.values())))
-    cdf = sum(weights[law] * np.searchsorted(d, grid, side="right") / len(d) for law, d in draws.items())
-    tail = (1 - level) / 2
-    low, high = grid[np.searchsorted(cdf, tail)], grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)]
-    estimate = sum(weights[law] * fit.params[name] for law, fit in fits.items())
-    return float(estimate), float(low), float(high)
 
 
 def _extrapolation_error(form: str, x, y, variable: str, k: int) -> float:

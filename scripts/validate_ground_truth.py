@@ -3,15 +3,17 @@
 Reads the records of one or several sweeps on one synthetic language and eval set (default: the committed
 reference records of sweeps/ground_truth.yaml and of its 32M-token column, sweeps/ground_truth_32m.yaml), fits
 them with harness.fit.fit_law (E free, bootstrap CIs; ``--law coupled`` for Kaplan's combination of the two
-terms; ``--law aicc`` fits both and keeps the one the pre-stated rule picks, harness.fit.select.choose_law, on the
-runs of each fit: all of them, then those left for the hold-out, and adds the model-averaged E) and prints side by
+terms; ``--law aicc`` fits both and keeps the one the pre-stated rule picks, harness.fit.law_choice.choose_law, on
+the runs of each fit: all of them, then those left for the hold-out, and adds the model-averaged E; ``--law averaged``
+reports the model average of both laws: E, alpha and beta with their MATA intervals and, for the hold-out, the
+weighted mean of the laws' predictions, all with the AICc weights of the runs fitted) and prints side by
 side: fitted E with its 95 % CI against the exact Bayes loss of the eval windows (the run table's ``floor``),
 |ΔE|/floor, α and β with their CIs, and the error of predicting the runs of the largest size from a fit that leaves
 them out. Targets (issue 9): |ΔE|/floor < 2 % with the CI covering the floor;
 held-out prediction within 1 %.
 
     PYTHONPATH=. python scripts/validate_ground_truth.py [RECORDS_DIR ...] [--bootstrap 1000] [--n-convention total]
-        [--law chinchilla|coupled|aicc]
+        [--law chinchilla|coupled|aicc|averaged]
 """
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness.fit import fit_law
-from harness.fit.law_choice import choose_law, model_averaged_interval
+from harness.fit.law_choice import choose_law, compare_laws, model_averaged_interval, model_averaged_prediction
 from harness.report.analysis import largest_n_holdout
 from harness.store import load_done_runs
 
 E_TARGET, HOLDOUT_TARGET = 0.02, 0.01
+LAWS = ("chinchilla", "coupled")
 RECORDS = ("results/reference/ground_truth", "results/reference/ground_truth_32m")
 
 
@@ -35,7 +38,9 @@ def _interval(fit: dict, name: str) -> str:
     if name in (fit.get("ci") or {}):
         lo, hi = fit["ci"][name]
         return f"{fit['params'][name]:.4f}  [{lo:.4f}, {hi:.4f}]  width {hi - lo:.4f}"
-    low, high = (fit.get("profile_bounds") or {}).get(name, [None, None])
+    if name not in (fit.get("profile_bounds") or {}):   # a model average: some law leaves it unidentified
+        return f"{fit['params'][name]:.4f}  not identified by every law averaged: no interval"
+    low, high = fit["profile_bounds"][name]
     bounds = " and ".join(s for s in (f"> {low:.4g}" if low is not None else "",
                                        f"< {high:.4g}" if high is not None else "") if s) or "unbounded both ways"
     return f"{fit['params'][name]:.4f}  not identified: no interval (profile likelihood: {bounds})"
@@ -43,16 +48,39 @@ def _interval(fit: dict, name: str) -> str:
 
 def _fit(table: pd.DataFrame, bootstrap: int, convention: str, law: str = "chinchilla") -> dict:
     """The fit of ``law`` as a dict; for 'aicc' the law the pre-stated rule picks, with both laws' Akaike weights and
-    the model-averaged E (estimate, low, high; harness.fit.select.model_averaged_interval)."""
+    the model-averaged E (estimate, low, high; harness.fit.law_choice.model_averaged_interval); for 'averaged' the
+    model average of both laws (``_averaged``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if law != "aicc":
+        if law in LAWS:
             return fit_law(table, law=law, bootstrap=bootstrap, n_convention=convention).to_dict()
-        fits = {name: fit_law(table, law=name, bootstrap=bootstrap, n_convention=convention)
-                for name in ("chinchilla", "coupled")}
-        chosen, weights = choose_law(fits, table)
-        return {**fits[chosen].to_dict(), "akaike_weights": weights,
-                "model_averaged_E": model_averaged_interval(fits, weights, "E") if bootstrap else None}
+        fits = {name: fit_law(table, law=name, bootstrap=bootstrap, n_convention=convention) for name in LAWS}
+    if law == "averaged":
+        return _averaged(fits, table)
+    chosen, weights = choose_law(fits, table)
+    return {**fits[chosen].to_dict(), "akaike_weights": weights, "weights_note": "the pre-stated rule: coupled only "
+            "at >= 0.99", "model_averaged_E": model_averaged_interval(fits, weights, "E") if bootstrap else None}
+
+
+def _averaged(fits: dict, table: pd.DataFrame) -> dict:
+    """Both laws averaged with their AICc weights (harness.fit.law_choice.compare_laws), as a fit dict: E, alpha and
+    beta (the weighted mean of the estimates) with their MATA intervals where both laws identify them; the
+    FitResults under 'fits' for the hold-out's averaged prediction."""
+    comparison = compare_laws(fits, table)
+    some = next(iter(fits.values()))
+    weighted = {name: sum(w * fits[law].params[name] for law, w in comparison.weights.items())
+                for name in comparison.shared}
+    return {"law": "model average of " + " and ".join(fits), "n_points": some.n_points,
+            "n_convention": some.n_convention, "akaike_weights": comparison.weights,
+            "weights_note": "E, alpha and beta below are averaged with them",
+            "params": weighted,
+            "ci": {name: [lo, hi] for name, (_, lo, hi) in comparison.averaged.items()},
+            "warnings": [f"{name}: {w}" for name, fit in fits.items() for w in fit.warnings], "fits": fits}
+
+
+def _averaged_prediction(fit: dict, n, d, level: float) -> tuple:
+    """The hold-out's prediction for a model average: the weighted mean of both laws' predictions and its band."""
+    return model_averaged_prediction(fit["fits"], fit["akaike_weights"], n, d, level)
 
 
 def _coverage(fit: dict, floor: float, covered: bool) -> str:
@@ -76,8 +104,8 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     covered = lo <= floor <= hi
     print(f"runs fitted              {fit['n_points']}  (law: {fit['law']}; n convention: {fit['n_convention']})")
     if "akaike_weights" in fit:
-        print("law picked by AICc       " + ", ".join(f"{k} {v:.3f}" for k, v in fit["akaike_weights"].items())
-              + " (Akaike weights; coupled only at >= 0.99)")
+        print("Akaike weights (AICc)    " + ", ".join(f"{k} {v:.3f}" for k, v in fit["akaike_weights"].items())
+              + f" ({fit['weights_note']})")
     if fit.get("model_averaged_E"):
         estimate, low, high = fit["model_averaged_E"]
         print(f"E model-averaged, 95% CI {estimate:.4f}  [{low:.4f}, {high:.4f}]  (MATA over both laws' draws; "
@@ -97,7 +125,8 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
 def report_holdout(table: pd.DataFrame, bootstrap: int, convention: str, law: str = "chinchilla") -> bool:
     """Fit without the largest size, predict its runs; True when every error is within the target."""
     held = largest_n_holdout(table.assign(N=table[_n_column(convention)]),
-                             lambda t: _fit(t, bootstrap, convention, law))
+                             lambda t: _fit(t, bootstrap, convention, law),
+                             predict=_averaged_prediction if law == "averaged" else None)
     if held is None:
         print("held-out extrapolation   not possible (too few sizes below the largest)")
         return False
@@ -149,10 +178,12 @@ def main() -> None:
     add_records_argument(parser)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--n-convention", default="total", choices=["total", "non_embedding", "with_head"])
-    parser.add_argument("--law", default="chinchilla", choices=["chinchilla", "coupled", "aicc"],
+    parser.add_argument("--law", default="chinchilla", choices=[*LAWS, "aicc", "averaged"],
                         help="the form fitted (coupled: Kaplan's combination of the two terms, harness.fit.laws; "
-                        "aicc: both, and the pre-stated rule picks one)")
+                        "aicc: both, and the pre-stated rule picks one; averaged: both, averaged with their weights)")
     args = parser.parse_args()
+    if args.law == "averaged" and args.bootstrap < 1:
+        parser.error("--law averaged: the model-averaged intervals need --bootstrap of at least 1")
     table = load_records(parser, args.records)
     if len(table) < 6:
         parser.error(f"records: {', '.join(args.records)}: {len(table)} done runs; the validation needs at least 6 "

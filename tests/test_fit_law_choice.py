@@ -147,3 +147,28 @@ def test_fit_with_bad_law_lists_fails_in_one_line_before_fitting(app, coupled_cs
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and names in lines[0] and "== chinchilla" not in result.output
+
+
+def test_model_averaged_prediction_is_the_weighted_mean_and_one_laws_band_at_weight_one():
+    """At weights 0.3 / 0.7 the prediction is exactly the weighted mean of the laws' predictions; at weight 1 on
+    Chinchilla it is Chinchilla's prediction (as harness.report.analysis.predict_with_band gives it) and the band the
+    empirical 2.5 / 97.5 % quantiles of what its bootstrap draws predict, computed here draw by draw."""
+    from harness.fit import fit_law, get_law
+    from harness.fit.law_choice import model_averaged_prediction
+    from harness.report.analysis import predict_with_band
+
+    n, d = np.meshgrid([1e4, 3e4, 1e5, 3e5, 1e6], [1e6, 3e6, 1e7, 3e7])
+    table = simulate("coupled", {**TWO_TERMS, "gamma": 1.5}, N=n, D=d, noise=0.005, seed=2)
+    fits = {law: fit_law(table, law=law, bootstrap=60, profile=False) for law in ("chinchilla", "coupled")}
+    at_n, at_d = np.array([3e6, 3e6]), np.array([3e7, 1e8])
+    own = {law: get_law(law).predict(fit.params, N=at_n, D=at_d) for law, fit in fits.items()}
+    predicted, low, high = model_averaged_prediction(fits, {"chinchilla": 0.3, "coupled": 0.7}, at_n, at_d)
+    assert predicted == pytest.approx(0.3 * own["chinchilla"] + 0.7 * own["coupled"], rel=1e-12)
+    assert np.all(low < high)
+    predicted, low, high = model_averaged_prediction(fits, {"chinchilla": 1.0, "coupled": 0.0}, at_n, at_d)
+    assert predicted == pytest.approx(predict_with_band(fits["chinchilla"], at_n, at_d)[0], rel=1e-12)
+    samples, law = fits["chinchilla"].samples, get_law("chinchilla")
+    by_hand = np.array([law.predict({p: samples[p][i] for p in law.param_names}, N=at_n, D=at_d)
+                        for i in range(len(samples["E"]))])
+    lo, hi = np.quantile(by_hand, [0.025, 0.975], axis=0, method="inverted_cdf")
+    assert low == pytest.approx(lo, rel=1e-12) and high == pytest.approx(hi, rel=1e-12)

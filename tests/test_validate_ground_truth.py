@@ -70,3 +70,21 @@ def test_the_32m_column_shares_the_eval_set_floor_and_first_training_documents_o
     b = synthetic_splits(large.synthetic, large.context_length, large.eval_tokens)
     assert np.array_equal(a.test, b.test) and a.floor == b.floor
     assert len(b.train) == 2 * len(a.train) and np.array_equal(a.train, b.train[:len(a.train)])
+
+
+def test_the_model_average_recovers_a_known_floor_and_predicts_the_held_out_size(capsys):
+    """--law averaged: both laws fitted, averaged with their AICc weights; E's MATA interval holds the floor and the
+    averaged prediction of the largest size is within the target. A wrong floor is missed."""
+    script, table = _script(), _table()
+    fit = script._fit(table, 60, "total", "averaged")
+    assert set(fit["akaike_weights"]) == {"chinchilla", "coupled"} and fit["ci"]["E"][0] < fit["ci"]["E"][1]
+    assert script.report_fit(table, fit)
+    assert script.report_holdout(table, 60, "total", "averaged")
+    out = capsys.readouterr().out
+    assert "averaged with them" in out and "CI covers the floor: yes" in out and "target < 1%: met" in out
+    assert not script.report_fit(table.assign(floor=1.6), fit)
+
+
+def test_the_model_average_needs_bootstrap_draws():
+    done = _run_script("--law", "averaged", "--bootstrap", "0")
+    assert done.returncode == 2 and "--law averaged" in done.stderr and "Traceback" not in done.stderr

@@ -79,18 +79,45 @@ def _rule(fits: dict, weights: dict) -> str:
     return best if weights[best] >= CONFIDENT_WEIGHT else min(fits, key=lambda name: len(fits[name].params))
 
 
+def _mixture_interval(draws: dict, weights: dict, level: float) -> tuple[float, float]:
+    """(low, high): the central ``level`` quantiles of the mixture of each law's draws (law -> 1-D array; non-finite
+    draws dropped) with the Akaike ``weights`` -- the percentile form of Turek & Fletcher's (2012) MATA interval."""
+    draws = {law: np.sort(d[np.isfinite(d)]) for law, d in ((k, np.asarray(v, float)) for k, v in draws.items())}
+    draws = {law: d for law, d in draws.items() if len(d)}
+    grid = np.unique(np.concatenate(list(draws.values())))
+    total = sum(weights[law] for law in draws)
+    cdf = sum(weights[law] / total * np.searchsorted(d, grid, side="right") / len(d) for law, d in draws.items())
+    tail = (1 - level) / 2
+    return float(grid[np.searchsorted(cdf, tail)]), float(grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)])
+
+
 def model_averaged_interval(fits: dict, weights: dict, name: str, level: float = 0.95) -> tuple[float, float, float]:
     """(estimate, low, high) of parameter ``name`` averaged over laws fitted to one sweep: the weighted mean of the
-    fits' estimates and the model-averaged tail-area interval from their bootstrap draws (Turek & Fletcher 2012,
-    MATA, percentile form): the quantiles of the mixture of the laws' draw distributions with the Akaike
-    ``weights``. Every fit needs bootstrap draws of ``name``."""
-    draws = {law: np.sort(np.asarray(fit.samples[name], float)) for law, fit in fits.items()}
-    grid = np.unique(np.concatenate(list(draws.values())))
-    cdf = sum(weights[law] * np.searchsorted(d, grid, side="right") / len(d) for law, d in draws.items())
-    tail = (1 - level) / 2
-    low, high = grid[np.searchsorted(cdf, tail)], grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)]
+    fits' estimates and the model-averaged tail-area interval from their bootstrap draws (``_mixture_interval``).
+    Every fit needs bootstrap draws of ``name``."""
+    low, high = _mixture_interval({law: fit.samples[name] for law, fit in fits.items()}, weights, level)
     estimate = sum(weights[law] * fit.params[name] for law, fit in fits.items())
-    return float(estimate), float(low), float(high)
+    return float(estimate), low, high
+
+
+def model_averaged_prediction(fits: dict, weights: dict, n: np.ndarray, d: np.ndarray,
+                              level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted, low, high) loss at the points (N, D) averaged over laws: the weighted mean of the laws' predictions
+    (Buckland et al. 1997) and, per point, the mixture interval of the predictions of every law's bootstrap draws."""
+    n, d = np.asarray(n, float), np.asarray(d, float)
+    predicted = sum(weights[law] * np.asarray(get_law(fit.law).predict(fit.params, N=n, D=d), float)
+                    for law, fit in fits.items())
+    sims = {law: _draw_predictions(fit, n, d) for law, fit in fits.items()}
+    bands = np.array([_mixture_interval({law: s[:, j] for law, s in sims.items()}, weights, level)
+                      for j in range(len(n))])
+    return predicted, bands[:, 0], bands[:, 1]
+
+
+def _draw_predictions(fit, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """(draws, points): the loss each bootstrap draw of ``fit`` predicts at (N, D)."""
+    law = get_law(fit.law)
+    draws = [dict(zip(law.param_names, values)) for values in zip(*(fit.samples[p] for p in law.param_names))]
+    return np.array([law.predict(params, N=n, D=d) for params in draws], float).reshape(len(draws), len(n))
 
 
 def compare_laws(fits: dict, table) -> LawComparison:

@@ -54,12 +54,14 @@ def predict_with_band(fit, n: np.ndarray, d: np.ndarray, level: float = 0.95) ->
     return predicted, lo, hi
 
 
-def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], object],
-                      level: float = 0.95) -> Optional[dict]:
+def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], object], level: float = 0.95,
+                      predict: Optional[Callable] = None) -> Optional[dict]:
     """Fit without the runs of the largest N, predict them; interval from the refit's bootstrap draws.
-    ``fit_fn`` returns a FitResult (or its dict)."""
+    ``fit_fn`` returns a FitResult (or its dict); ``predict(fit, n, d, level)`` -> (predicted, low, high) turns
+    what it returns into predictions (default: ``predict_with_band``)."""
     from harness.compare import as_fit
 
+    predict = predict or (lambda fit, n, d, lvl: predict_with_band(as_fit(fit), n, d, lvl))
     largest = table["N"].max()
     train, held = table[table["N"] < largest], table[table["N"] == largest]
     if train["N"].nunique() < 2 or len(train) < 5:
@@ -67,7 +69,7 @@ def largest_n_holdout(table: pd.DataFrame, fit_fn: Callable[[pd.DataFrame], obje
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_fn(train)
-    predicted, lo, hi = predict_with_band(as_fit(fit), held["N"].to_numpy(float), held["D"].to_numpy(float), level)
+    predicted, lo, hi = predict(fit, held["N"].to_numpy(float), held["D"].to_numpy(float), level)
     return {"run_ids": held["run_id"].tolist(), "predicted": predicted.tolist(), "lo": lo.tolist(),
             "hi": hi.tolist(), "actual": held["loss"].tolist(),
             "rel_error": (np.abs(predicted - held["loss"].to_numpy()) / held["loss"].to_numpy()).tolist()}

@@ -15,7 +15,6 @@ Usage: ``python scripts/bench_branching.py [--sweep sweeps/branching.yaml ...] [
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path

@@ -22,9 +22,10 @@ so this script asks two questions a single sweep cannot answer:
 
 ``--law coupled`` asks both questions of the coupled law (harness.fit.laws.coupled_law) instead: its truth is the
 coupled law fitted with E at the floor, and every simulated sweep is fitted with it. ``--fit aicc`` fits every
-sweep (the real one too) with both laws and keeps the one the pre-stated rule picks (harness.fit.select.choose_law:
-coupled only at an AICc weight >= 0.99), so the coverage is that of the whole procedure, selection included; it
-also judges the model-averaged interval (harness.fit.select.model_averaged_interval) of every sweep.
+sweep (the real one too) with both laws and keeps the one the pre-stated rule picks
+(harness.fit.law_choice.choose_law: coupled only at an AICc weight >= 0.99), so the coverage is that of the whole
+procedure, selection included; it also judges the model-averaged interval
+(harness.fit.law_choice.model_averaged_interval) of every sweep.
 
 With ``--add-sizes``/``--add-budgets`` question 1 is asked of a larger design (all of it simulated from the same
 truth), to plan the sweep that would pin E down before anyone trains it; question 2 is about the real sweep.

@@ -50,3 +50,15 @@ def sweep_file(tmp_path):
         path.write_text(yaml.safe_dump(deep_update(TINY_SWEEP, overrides or {})))
         return path
     return make
+
+
+@pytest.fixture(scope="session")
+def fit_app():
+    """A typer app with `harness fit` and `harness simulate` (harness.cli.fit.register), for CliRunner."""
+    import typer
+
+    from harness.cli.fit import register
+
+    built = typer.Typer()
+    register(built)
+    return built

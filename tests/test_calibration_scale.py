@@ -5,12 +5,10 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from harness import load_results
 from harness.calibration import CALIBRATION_KEYS
-from harness.cli.fit import register
 from harness.config import load_sweep
 from harness.fit.simulate import simulate, sweep_grid
 from harness.sweep import WorkerOptions, run_sweep
@@ -36,13 +34,6 @@ def test_record_and_table_carry_calibration(sweep_file, tmp_path):
     assert table.loc[0, "brier"] == result["brier"] and table["brier_bayes"].dtype.kind == "f"
 
 
-@pytest.fixture(scope="module")
-def app():
-    built = typer.Typer()
-    register(built)
-    return built
-
-
 @pytest.fixture
 def csv(tmp_path):
     n, d = sweep_grid(np.geomspace(1e7, 1e9, 5), [5, 10, 20, 40])
@@ -53,19 +44,19 @@ def csv(tmp_path):
     return path
 
 
-def _fit(app, *args):
-    return CliRunner().invoke(app, ["fit", *map(str, args), "--bootstrap", "20", "--json"])
+def _fit(fit_app, *args):
+    return CliRunner().invoke(fit_app, ["fit", *map(str, args), "--bootstrap", "20", "--json"])
 
 
-def test_fit_metric_fits_that_column(app, csv):
-    out = _fit(app, csv, "--metric", "brier")
+def test_fit_metric_fits_that_column(fit_app, csv):
+    out = _fit(fit_app, csv, "--metric", "brier")
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
     assert result["metric"] == "brier"
     assert result["params"]["E"] == pytest.approx(TRUE["E"], rel=0.05)
     assert result["params"]["alpha"] == pytest.approx(TRUE["alpha"], rel=0.15)
     assert "E" in result["ci"]  # the same intervals as the loss
-    plain = json.loads(_fit(app, csv).output)  # the loss column: twice the floor
+    plain = json.loads(_fit(fit_app, csv).output)  # the loss column: twice the floor
     assert "metric" not in plain and plain["params"]["E"] != pytest.approx(TRUE["E"], rel=0.05)
 
 
@@ -73,8 +64,8 @@ def test_fit_metric_fits_that_column(app, csv):
     (["--metric", "nope"], "no column 'nope' (--metric)"),
     (["--metric", "brier", "--col-loss", "loss"], "--metric and --col-loss"),
 ])
-def test_fit_metric_mistakes(app, csv, args, message):
-    out = _fit(app, csv, *args)
+def test_fit_metric_mistakes(fit_app, csv, args, message):
+    out = _fit(fit_app, csv, *args)
     assert out.exit_code == 2 and message in out.output and len(out.output.strip().splitlines()) == 1
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from harness.fit.simulate import simulate, sweep_grid
 from tests.conftest import REPO, SHARED_EXTERNAL

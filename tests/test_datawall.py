@@ -5,12 +5,10 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from harness import train as train_module
 from harness.cli import main
-from harness.cli.fit import register
 from harness.config import load_sweep
 from tests.conftest import REPO
 from harness.cost import cost_table
@@ -95,13 +93,6 @@ def test_capped_run_draws_only_the_first_windows_and_records_it(sweep_file, tmp_
     main(["results", str(sweep_file({"data": {"unique_tokens": [1024]}})), "--results", str(tmp_path)])
     out = capsys.readouterr().out
     assert all(col in out for col in ("U", "epochs", "tokens_per_unique"))
-
-
-@pytest.fixture(scope="module")
-def fit_app():
-    built = typer.Typer()
-    register(built)
-    return built
 
 
 def test_fit_needs_u_and_reads_col_u(fit_app, tmp_path):

@@ -100,7 +100,7 @@ def test_train_eval_se_is_clustered_by_document(sweep_file, tmp_path, monkeypatc
 
     monkeypatch.setattr(train_module, "evaluate", spy)
     result = train(spec, tmp_path / "run", TrainOptions(progress=False))
-    (test_docs, test, test_naive), (train_docs, clustered, naive) = calls[-2], calls[-1]
+    (test_docs, test, _), (train_docs, clustered, naive) = calls[-2], calls[-1]
     assert result["train_eval_loss_se"] == clustered[1] and result["loss_se"] == test[1]
     assert train_docs is not None and len(np.unique(train_docs)) < len(train_docs) / 4   # many windows per document
     assert clustered[0] == pytest.approx(naive[0])

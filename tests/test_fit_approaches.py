@@ -7,10 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from harness.cli.fit import register
 from harness.fit.approaches import all_approaches, approach_1, approach_2, approach_3, approaches_table
 from harness.fit.derived import compute_optimal
 from harness.fit.isoflop import isoflop_fit
@@ -111,25 +109,18 @@ def test_porian_isoflop_points_give_their_exponents_by_parabolas():
         assert result.n_opt.exponent == pytest.approx(published[config], abs=tol), config
 
 
-@pytest.fixture(scope="module")
-def app():
-    built = typer.Typer()
-    register(built)
-    return built
-
-
-def test_cli_fit_approach_2_and_refusals(app, tmp_path):
+def test_cli_fit_approach_2_and_refusals(fit_app, tmp_path):
     path = tmp_path / "iso.csv"
     isoflop_sweep(noise=0.002).to_csv(path, index=False)
-    out = CliRunner().invoke(app, ["fit", str(path), "--approach", "2", "--bootstrap", "100"])
+    out = CliRunner().invoke(fit_app, ["fit", str(path), "--approach", "2", "--bootstrap", "100"])
     assert out.exit_code == 0, out.output
     a = float(out.output.split("a = ")[1].split()[0])
     assert a == pytest.approx(A_TRUE, abs=0.02) and out.output.count("interior") == 4
-    out = CliRunner().invoke(app, ["fit", str(path), "--approach", "2", "--json", "--bootstrap", "0"])
+    out = CliRunner().invoke(fit_app, ["fit", str(path), "--approach", "2", "--json", "--bootstrap", "0"])
     assert out.exit_code == 0 and '"approach": 2' in out.output
     for args, says in ((["--approach", "1"], "--approach 1"), (["--approach", "2", "--n-convention", "non_embedding"],
                                                                "--n-convention"), (["--approach", "4"], "approach")):
-        out = CliRunner().invoke(app, ["fit", str(path), *args])
+        out = CliRunner().invoke(fit_app, ["fit", str(path), *args])
         assert out.exit_code == 2 and says in out.output, (args, out.output)
 
 

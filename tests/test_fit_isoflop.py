@@ -8,7 +8,7 @@ import pytest
 from harness.errors import ConfigError
 from harness.fit.derived import compute_optimal
 from harness.fit.isoflop import envelope_fit, group_budgets, isoflop_fit, parabola
-from harness.fit.simulate import simulate, sweep_grid
+from harness.fit.simulate import simulate
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 A_TRUE = 0.37 / 0.72

@@ -7,10 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from harness.cli.fit import register
 from harness.fit.law_choice import compare_laws
 from harness.fit.simulate import simulate
 
@@ -93,13 +91,6 @@ def test_compare_laws_weighs_like_choose_law_and_averages_what_every_law_identif
     assert json.loads(json.dumps(partial.to_dict()))["not_averaged_unidentified"] == ["E"]
 
 
-@pytest.fixture(scope="module")
-def app():
-    built = typer.Typer()
-    register(built)
-    return built
-
-
 @pytest.fixture
 def coupled_csv(tmp_path):
     n, d = np.meshgrid([1e4, 3e4, 1e5, 3e5, 1e6, 3e6], [1e6, 3e6, 1e7, 3e7, 1e8])
@@ -108,7 +99,7 @@ def coupled_csv(tmp_path):
     return path
 
 
-def test_fit_with_two_laws_prints_both_fits_and_their_comparison(app, coupled_csv):
+def test_fit_with_two_laws_prints_both_fits_and_their_comparison(fit_app, coupled_csv):
     """`harness fit runs.csv --law chinchilla,coupled`: JSON holds both fits and the comparison, with the weights
     the library computes on the same table; the text names the pick and the averaged intervals."""
     import pandas as pd
@@ -116,7 +107,7 @@ def test_fit_with_two_laws_prints_both_fits_and_their_comparison(app, coupled_cs
     from harness.fit import fit_law
     from harness.fit.law_choice import law_weights
 
-    result = CliRunner().invoke(app, ["fit", str(coupled_csv), "--law", "chinchilla,coupled", "--bootstrap", "30",
+    result = CliRunner().invoke(fit_app, ["fit", str(coupled_csv), "--law", "chinchilla,coupled", "--bootstrap", "30",
                                       "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
@@ -126,7 +117,7 @@ def test_fit_with_two_laws_prints_both_fits_and_their_comparison(app, coupled_cs
     assert payload["comparison"]["weights"] == pytest.approx(weights, rel=1e-6)
     assert payload["comparison"]["chosen"] == "coupled"
     assert set(payload["comparison"]["model_averaged"]) == {"E", "alpha", "beta"}
-    text = CliRunner().invoke(app, ["fit", str(coupled_csv), "--law", "chinchilla, coupled", "--bootstrap", "30"])
+    text = CliRunner().invoke(fit_app, ["fit", str(coupled_csv), "--law", "chinchilla, coupled", "--bootstrap", "30"])
     assert text.exit_code == 0, text.output
     assert "== chinchilla" in text.output and "== coupled" in text.output
     assert "the data prefer coupled" in text.output and "model-averaged, 95 %" in text.output
@@ -138,12 +129,12 @@ def test_fit_with_two_laws_prints_both_fits_and_their_comparison(app, coupled_cs
     ("chinchilla,cupled", [], "--law cupled: unknown law 'cupled'"),
     ("chinchilla,coupled", ["--weights", "seed-variance"], "not with --by or --weights"),
 ])
-def test_fit_with_bad_law_lists_fails_in_one_line_before_fitting(app, coupled_csv, law, extra, names, monkeypatch):
+def test_fit_with_bad_law_lists_fails_in_one_line_before_fitting(fit_app, coupled_csv, law, extra, names, monkeypatch):
     def no_fit(*args, **kwargs):
         raise AssertionError("a law was fitted before the --law list was checked")
 
     monkeypatch.setattr("harness.fit.fitting.fit_law", no_fit)
-    result = CliRunner().invoke(app, ["fit", str(coupled_csv), "--law", law, *extra])
+    result = CliRunner().invoke(fit_app, ["fit", str(coupled_csv), "--law", law, *extra])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and names in lines[0] and "== chinchilla" not in result.output

@@ -1,7 +1,6 @@
 """Training features: real text/parquet sources end to end, accumulation, save_pretrained, wandb, plan modes."""
 import json
 import math
-import os
 
 import numpy as np
 import pandas as pd

@@ -137,7 +137,6 @@ def test_killing_one_worker_neither_hangs_nor_loses_runs(sweep_file, tmp_path):
 
 
 def test_lease_is_renewed_in_the_background_and_loss_is_noticed(tmp_path):
-    import os
     import threading
     import time
 

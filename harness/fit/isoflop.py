@@ -3,7 +3,6 @@ power laws N_opt ∝ C^a and D_opt ∝ C^b (weighted least squares in log space,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import pandas as pd

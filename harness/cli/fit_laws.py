@@ -57,7 +57,8 @@ def comparison_text(comparison, n_points: int) -> str:
     for name, aicc in comparison.aicc.items():
         lines.append(f"{name:>20} {comparison.n_parameters[name]:>10} {aicc:>10.2f} {aicc - best:>8.2f} "
                      f"{comparison.weights[name]:>8.3f}")
-    threshold = comparison.to_dict()["confident_weight"]
+    from harness.fit.select import CONFIDENT_WEIGHT as threshold
+
     top = max(comparison.weights, key=comparison.weights.get)
     if comparison.chosen == top:
         lines.append(f"the data prefer {top} (weight {comparison.weights[top]:.3f} >= {threshold:g})"

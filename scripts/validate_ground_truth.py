@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.fit import fit_law
-from harness.fit.law_choice import choose_law, compare_laws, model_averaged_interval, model_averaged_prediction
+from harness.fit.law_choice import compare_laws, model_averaged_prediction
 from harness.report.analysis import largest_n_holdout
 from harness.store import load_done_runs
 
@@ -57,9 +57,10 @@ def _fit(table: pd.DataFrame, bootstrap: int, convention: str, law: str = "chinc
         fits = {name: fit_law(table, law=name, bootstrap=bootstrap, n_convention=convention) for name in LAWS}
     if law == "averaged":
         return _averaged(fits, table)
-    chosen, weights = choose_law(fits, table)
-    return {**fits[chosen].to_dict(), "akaike_weights": weights, "weights_note": "the pre-stated rule: coupled only "
-            "at >= 0.99", "model_averaged_E": model_averaged_interval(fits, weights, "E") if bootstrap else None}
+    comparison = compare_laws(fits, table)   # the rule's pick (choose_law) and E averaged where both laws identify it
+    return {**fits[comparison.chosen].to_dict(), "akaike_weights": comparison.weights,
+            "weights_note": "the pre-stated rule: coupled only at >= 0.99",
+            "model_averaged_E": comparison.averaged.get("E") if bootstrap else None}
 
 
 def _averaged(fits: dict, table: pd.DataFrame) -> dict:
@@ -106,6 +107,8 @@ def report_fit(table: pd.DataFrame, fit: dict) -> bool:
     if "akaike_weights" in fit:
         print("Akaike weights (AICc)    " + ", ".join(f"{k} {v:.3f}" for k, v in fit["akaike_weights"].items())
               + f" ({fit['weights_note']})")
+    if "model_averaged_E" in fit and fit["model_averaged_E"] is None:
+        print("E model-averaged         no interval: E is not identified by both laws (or no bootstrap)")
     if fit.get("model_averaged_E"):
         estimate, low, high = fit["model_averaged_E"]
         print(f"E model-averaged, 95% CI {estimate:.4f}  [{low:.4f}, {high:.4f}]  (MATA over both laws' draws; "

@@ -88,3 +88,12 @@ def test_the_model_average_recovers_a_known_floor_and_predicts_the_held_out_size
 def test_the_model_average_needs_bootstrap_draws():
     done = _run_script("--law", "averaged", "--bootstrap", "0")
     assert done.returncode == 2 and "--law averaged" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_no_model_averaged_interval_for_an_e_neither_law_identifies():
+    """On the replicate language's 30 runs neither law identifies E (flat profile below): --law aicc prints no
+    model-averaged interval for it, as a single fit prints none (issue 9, item 3)."""
+    done = _run_script("results/reference/ground_truth_replicate", "--law", "aicc", "--bootstrap", "100")
+    assert done.returncode == 0, done.stderr
+    assert "E model-averaged         no interval: E is not identified by both laws" in done.stdout
+    assert "E model-averaged, 95% CI" not in done.stdout

@@ -69,12 +69,10 @@ def _averaged(fits: dict, table: pd.DataFrame) -> dict:
     FitResults under 'fits' for the hold-out's averaged prediction."""
     comparison = compare_laws(fits, table)
     some = next(iter(fits.values()))
-    weighted = {name: sum(w * fits[law].params[name] for law, w in comparison.weights.items())
-                for name in comparison.shared}
     return {"law": "model average of " + " and ".join(fits), "n_points": some.n_points,
             "n_convention": some.n_convention, "akaike_weights": comparison.weights,
             "weights_note": "E, alpha and beta below are averaged with them",
-            "params": weighted,
+            "params": comparison.estimates,
             "ci": {name: [lo, hi] for name, (_, lo, hi) in comparison.averaged.items()},
             "warnings": [f"{name}: {w}" for name, fit in fits.items() for w in fit.warnings], "fits": fits}
 

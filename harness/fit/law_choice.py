@@ -33,6 +33,7 @@ class LawComparison:
                                                    # of each AVERAGED name every law identifies (has a CI for)
     unidentified: tuple = ()   # AVERAGED names every law has but some law does not identify: no averaged interval
     shared: tuple = ()         # AVERAGED names every law has
+    estimates: dict = field(default_factory=dict)   # name -> the weighted mean of the laws' estimates, every shared name
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values (an infinite AICc is None)."""
@@ -96,8 +97,12 @@ def model_averaged_interval(fits: dict, weights: dict, name: str, level: float =
     fits' estimates and the model-averaged tail-area interval from their bootstrap draws (``_mixture_interval``).
     Every fit needs bootstrap draws of ``name``."""
     low, high = _mixture_interval({law: fit.samples[name] for law, fit in fits.items()}, weights, level)
-    estimate = sum(weights[law] * fit.params[name] for law, fit in fits.items())
-    return float(estimate), low, high
+    return _weighted_estimate(fits, weights, name), low, high
+
+
+def _weighted_estimate(fits: dict, weights: dict, name: str) -> float:
+    """The model-averaged estimate of ``name``: the laws' estimates weighted by their Akaike weights."""
+    return float(sum(weights[law] * fit.params[name] for law, fit in fits.items()))
 
 
 def model_averaged_prediction(fits: dict, weights: dict, n: np.ndarray, d: np.ndarray,
@@ -131,4 +136,4 @@ def compare_laws(fits: dict, table) -> LawComparison:
     unidentified = tuple(n for n in shared if n not in identified and all(f.samples for f in fits.values()))
     averaged = {n: model_averaged_interval(fits, weights, n) for n in identified}
     return LawComparison(aicc, weights, {k: len(f.params) for k, f in fits.items()}, _rule(fits, weights), averaged,
-                         unidentified, tuple(shared))
+                         unidentified, tuple(shared), {n: _weighted_estimate(fits, weights, n) for n in shared})

@@ -20,6 +20,7 @@ import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
@@ -129,10 +130,17 @@ def role_fields(spec: RunSpec) -> dict:
     return {}
 
 
-def start_checkpoint(spec: RunSpec, run_dir: Path) -> Path:
-    """The checkpoint a run starts from: its own (resume), else a branch's trunk branch point."""
+def start_checkpoint(spec: RunSpec, run_dir: Path, fingerprint: Optional[str] = None) -> Path:
+    """The checkpoint a run starts from: its own (resume), else a branch's trunk branch point, else for a trunk the
+    latest usable point of an equal shorter trunk on the same corpus (harness.continuation)."""
     own = Path(run_dir) / CHECKPOINT_FILE
-    if own.exists() or not spec.branch_of:
+    if own.exists():
+        return own
+    if spec.branch_steps:
+        from harness.continuation import continue_shorter_trunk
+
+        return continue_shorter_trunk(spec, Path(run_dir), fingerprint) or own
+    if not spec.branch_of:
         return own
     point = branch_point_path(Path(run_dir).parent / spec.branch_of, spec.branch_step)
     if not point.exists():
@@ -143,11 +151,17 @@ def start_checkpoint(spec: RunSpec, run_dir: Path) -> Path:
 
 
 def seed_branch_metrics(spec: RunSpec, run_dir: Path, step: int) -> None:
-    """A branch starting from its trunk begins its metrics with the trunk's rows up to the branch point."""
+    """A branch starting from its trunk begins its metrics with the trunk's rows up to the branch point; a trunk
+    continuing a shorter one (harness.continuation) with that trunk's rows up to where it took over."""
+    from harness.continuation import continued_from
+
     path = Path(run_dir) / METRICS_FILE
-    if not spec.branch_of or step != spec.branch_step or step == 0 or read_metrics(path):
+    source = spec.branch_of if spec.branch_of and step == spec.branch_step else None
+    if spec.branch_steps and (marker := continued_from(run_dir)) and marker.get("step") == step:
+        source = marker.get("run_id")
+    if not source or step == 0 or read_metrics(path):
         return
-    rows = [r for r in read_metrics(Path(run_dir).parent / spec.branch_of / METRICS_FILE) if r.get("step", 0) <= step]
+    rows = [r for r in read_metrics(Path(run_dir).parent / source / METRICS_FILE) if r.get("step", 0) <= step]
     import json
 
     atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
@@ -157,9 +171,13 @@ def branch_readiness(spec: RunSpec, root: Path) -> str:
     """'go' (an ordinary run, or a branch that can start or resume), 'waiting' or 'diverged' (its trunk did)."""
     if not spec.branch_of:
         return "go"
+    from harness.continuation import equal_branch_record
+
     run_dir, trunk_dir = Path(root) / spec.run_id, Path(root) / spec.branch_of
     if any(p.exists() for p in (run_dir / RESULT_FILE, run_dir / CHECKPOINT_FILE,
                                 branch_point_path(trunk_dir, spec.branch_step))):
+        return "go"
+    if equal_branch_record(spec, root) is not None:  # run_one reuses its record (on the same corpus)
         return "go"
     trunk = read_result(trunk_dir)
     if trunk is None:

@@ -31,7 +31,7 @@ def check_stored_spec(run_dir: Path, spec: RunSpec) -> None:
         raise ConfigError(f"{problem}; move the directory away or restore the spec")
 
 
-def _decide_here(run_dir: Path, claim: Claim) -> str:
+def _decide_here(run_dir: Path, claim: Claim, reusable: Callable[[], Optional[Path]]) -> str:
     if read_result(run_dir) is not None:
         return "skipped"
     if not claim.acquire():
@@ -40,16 +40,16 @@ def _decide_here(run_dir: Path, claim: Claim) -> str:
         claim.release()
         return "skipped"
     _remove_torn_temp_files(run_dir)
-    return "go"
+    return "reuse" if reusable() is not None else "go"
 
 
-def _decide(run_dir: Path, claim: Claim, main: bool, processes: int) -> str:
-    """'go', 'skipped' or 'busy': decided by rank 0 and shared with every rank of a DDP launch."""
+def _decide(run_dir: Path, claim: Claim, main: bool, processes: int, reusable: Callable[[], Optional[Path]]) -> str:
+    """'go', 'reuse', 'skipped' or 'busy': decided by rank 0 and shared with every rank of a DDP launch."""
     if processes == 1:
-        return _decide_here(run_dir, claim)
+        return _decide_here(run_dir, claim, reusable)
     from accelerate.utils import broadcast_object_list
 
-    decision = [_decide_here(run_dir, claim) if main else None]
+    decision = [_decide_here(run_dir, claim, reusable) if main else None]
     broadcast_object_list(decision, from_process=0)
     return decision[0]
 
@@ -92,8 +92,23 @@ def _train_held(spec: RunSpec, run_dir: Path, claim: Claim, main: bool, processe
         train(spec, run_dir, replace(options.train, heartbeat=beat, commit=claim.owned))
 
 
+def _reusable_branch(spec: RunSpec, run_dir: Path, options: WorkerOptions) -> Optional[Path]:
+    """A finished branch equal to ``spec`` but for its trunk, on the corpus this run would train on, or None
+    (harness.continuation: a sweep extended by a longer budget keeps its branches)."""
+    from harness.continuation import equal_branch_record
+
+    root = run_dir.parent
+    if equal_branch_record(spec, root) is None:  # the usual case, without opening the corpus
+        return None
+    from harness.data.corpus import load_corpus
+
+    corpus = load_corpus(spec.data, options.train.cache_root or root.parent / ".cache" / "tokens")
+    return equal_branch_record(spec, root, corpus.fingerprint)
+
+
 def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> str:
-    """Run one spec if it is neither finished nor claimed: 'skipped', 'busy', 'trained' or 'failed'.
+    """Run one spec if it is neither finished nor claimed: 'skipped', 'busy', 'trained', 'reused' (a branch given
+    its equal's record, harness.continuation) or 'failed'.
 
     Under a multi-process launch (accelerate launch / torchrun), rank 0 holds the claim and the other
     ranks follow its decision, so one run trains on all processes exactly once; a lost claim stops all ranks.
@@ -106,7 +121,13 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
     check_stored_spec(run_dir, spec)
     claim = Claim(run_dir, owner, lease_s=options.lease_s, heartbeat_s=options.heartbeat_s)
     try:
-        decision = _decide(run_dir, claim, main, state.num_processes)
+        decision = _decide(run_dir, claim, main, state.num_processes, lambda: _reusable_branch(spec, run_dir, options))
+        if decision == "reuse":
+            if main:
+                from harness.continuation import reuse_equal_branch
+
+                reuse_equal_branch(spec, run_dir, _reusable_branch(spec, run_dir, options))
+            return "reused"
         if decision != "go":
             return decision
         _train_held(spec, run_dir, claim, main, state.num_processes, options)

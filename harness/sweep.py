@@ -79,17 +79,18 @@ class SweepOutcome:
     skipped: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)  # branches given an equal finished record (harness.continuation)
     lost_workers: int = 0  # worker processes that died (killed) before reporting
 
     def merge(self, other: "SweepOutcome") -> "SweepOutcome":
         """Combine the outcomes of two sibling workers. A run one found busy, or already done, because the other
         trained or failed it counts once, where it was dealt with: 'already done' and 'busy elsewhere' mean
         before this sweep and outside it."""
-        trained, failed = self.trained + other.trained, self.failed + other.failed
-        skipped = list(dict.fromkeys(r for r in self.skipped + other.skipped if r not in set(trained + failed)))
-        handled = set(trained + failed + skipped)
+        trained, failed, reused = self.trained + other.trained, self.failed + other.failed, self.reused + other.reused
+        skipped = list(dict.fromkeys(r for r in self.skipped + other.skipped if r not in set(trained + failed + reused)))
+        handled = set(trained + failed + reused + skipped)
         busy = list(dict.fromkeys(r for r in self.busy + other.busy if r not in handled))
-        return SweepOutcome(trained, skipped, busy, failed, self.lost_workers + other.lost_workers)
+        return SweepOutcome(trained, skipped, busy, failed, reused, self.lost_workers + other.lost_workers)
 
 
 def _apply_worker_env(options: WorkerOptions) -> None:
@@ -280,8 +281,21 @@ def check_corpus_unchanged(root: Path, specs: list[RunSpec], fingerprint: str) -
                               f"{fingerprint}); restore it, or move {root} away to retrain")
 
 
+def _pending_state(spec: RunSpec, root: Path) -> str:
+    """'reusable' (a branch with an equal finished record), 'continues' (a trunk with an equal shorter one; see
+    harness.continuation) or 'pending'."""
+    from harness.continuation import equal_branch_record, shorter_trunk_point
+
+    if spec.branch_of and equal_branch_record(spec, root) is not None:
+        return "reusable"
+    if spec.branch_steps and root.is_dir() and shorter_trunk_point(spec, root, None) is not None:
+        return "continues"
+    return "pending"
+
+
 def sweep_status(sweep: SweepConfig, results_root: Path, lease_s: float = 300.0) -> pd.DataFrame:
-    """One row per planned run: run_id and state (done, diverged, running, failed, pending).
+    """One row per planned run: run_id and state (done, diverged, running, failed, pending; for a sweep extended by
+    a longer budget, reusable and continues: harness.continuation).
 
     Like ``run``, refuses (ConfigError naming the file) a run directory whose stored spec was edited.
     """
@@ -298,6 +312,6 @@ def sweep_status(sweep: SweepConfig, results_root: Path, lease_s: float = 300.0)
         elif (run_dir / FAILURE_FILE).exists():
             state = "failed"
         else:
-            state = "pending"
+            state = _pending_state(spec, root)
         rows.append({"run_id": spec.run_id, "state": state, "N_total": spec.N_total, "D": spec.tokens})
     return pd.DataFrame(rows, columns=["run_id", "state", "N_total", "D"])

@@ -22,6 +22,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
 from harness.branching import branch_point_path, role_fields, seed_branch_metrics, start_checkpoint
+from harness.continuation import continued_from
 from harness.calibration import CalibrationAccumulator, eval_calibration_floor
 from harness.checkpoint import load_checkpoint, reset_metrics, save_checkpoint
 from harness.cpualloc import keep_freed_memory
@@ -183,7 +184,7 @@ def _setup(spec: RunSpec, run_dir: Path, options: TrainOptions) -> tuple[_Run, T
     opt = spec.optimizer
     optimizer = torch.optim.AdamW(_param_groups(model, opt.weight_decay), lr=spec.lr, betas=(opt.beta1, opt.beta2),
                                   eps=opt.eps, fused=fused_adamw_supported(accelerator.device))
-    state = load_checkpoint(start_checkpoint(spec, run_dir), model, optimizer)  # a branch: its trunk's point
+    state = load_checkpoint(start_checkpoint(spec, run_dir, corpus.fingerprint), model, optimizer)  # or a trunk's point
     model, optimizer = accelerator.prepare(model, optimizer)
     if spec.compile:
         model = torch.compile(model)
@@ -265,6 +266,8 @@ def _train(spec: RunSpec, run_dir: Path, options: TrainOptions) -> dict:
     result["resumed_from_step"] = start_step
     result["threads_override"] = (options.threads_override or None) if acc.device.type == "cpu" else None
     result.update(role_fields(spec))
+    if spec.branch_steps and (source := continued_from(run_dir)):
+        result["continued_from"] = source  # harness.continuation: an equal shorter trunk's point
     if main:
         _finish_files(ctx, run_dir, result, options, corpus)
     tracker.summary(result)

@@ -119,7 +119,8 @@ def run(
         outcome = run_sweep(config, results, workers=count, options=options, gpus=gpus)
     except ConfigError as exc:
         raise ConfigError(f"{sweep}: {exc}") from None
-    typer.echo(f"sweep {config.name}: trained {len(outcome.trained)}, already done {len(outcome.skipped)}, "
+    reused = f", reused {len(outcome.reused)} (equal branches of an earlier plan)" if outcome.reused else ""
+    typer.echo(f"sweep {config.name}: trained {len(outcome.trained)}{reused}, already done {len(outcome.skipped)}, "
                f"busy elsewhere {len(outcome.busy)}, failed {len(outcome.failed)} → {results / config.name}")
     if outcome.lost_workers:
         typer.echo(f"warning: {outcome.lost_workers} worker process(es) died; rerun to finish their runs", err=True)
@@ -158,13 +159,15 @@ def results(sweep: str = typer.Argument(..., help="Sweep file or name."), result
 def status(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/)."), results: Path = RESULTS_OPT,
            lease: float = lease_option("Claim lease in seconds, as given to run/launch (a claim silent for longer "
                                        "is not running).")) -> None:
-    """Show done / diverged / running / failed / pending runs."""
+    """Show done / diverged / running / failed / pending runs (and, after a longer budget was added to a branched
+    sweep, the branches that will reuse an equal record and the trunks that will continue a shorter one)."""
     from harness.config import load_sweep_or_name
     from harness.sweep import sweep_status
 
     table = sweep_status(load_sweep_or_name(sweep), results, lease)
     counts = table["state"].value_counts().to_dict()
-    typer.echo("  ".join(f"{k}: {counts.get(k, 0)}" for k in ("done", "diverged", "running", "failed", "pending")))
+    states = ("done", "diverged", "running", "failed", "pending") + tuple(k for k in ("reusable", "continues") if k in counts)
+    typer.echo("  ".join(f"{k}: {counts.get(k, 0)}" for k in states))
     emit(table, "table")
 
 

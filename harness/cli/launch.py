@@ -25,7 +25,8 @@ def _parse_extra(pairs: list[str]) -> dict:
 
 
 def _echo_counts(name: str, engine: str, counts: dict) -> None:
-    typer.echo(f"sweep {name} on {engine}: trained {counts['trained']}, already done {counts['skipped']}, "
+    reused = f", reused {counts['reused']} (equal branches of an earlier plan)" if counts.get("reused") else ""
+    typer.echo(f"sweep {name} on {engine}: trained {counts['trained']}{reused}, already done {counts['skipped']}, "
                f"busy elsewhere {counts['busy']}, failed {counts['failed']}")
 
 

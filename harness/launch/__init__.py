@@ -83,7 +83,7 @@ def run_spec_task(spec: dict, root: str, owner: str, lease_s: float, use_wandb: 
 
 
 def summarize(states: list[dict]) -> dict[str, int]:
-    """Count job outcomes by state (trained, skipped, busy, failed)."""
+    """Count job outcomes by state (trained, skipped, busy, failed; reused where a branch took its equal's record)."""
     counts = {"trained": 0, "skipped": 0, "busy": 0, "failed": 0}
     for item in states:
         counts[item["state"]] = counts.get(item["state"], 0) + 1

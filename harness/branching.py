@@ -16,6 +16,7 @@ has diverged before it (the branch then gets a 'diverged' record, as the single 
 """
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections import defaultdict
@@ -41,21 +42,24 @@ def branch_point_path(trunk_dir: Path, step: int) -> Path:
 
 def branch_plan(specs: list[RunSpec], budgets: BudgetConfig) -> list[RunSpec]:
     """Independent runs → trunks (first, by size and seed) and branches (in the runs' order)."""
-    groups: dict[tuple, list[RunSpec]] = defaultdict(list)
+    groups: dict[str, list[RunSpec]] = defaultdict(list)
     for spec in specs:
         groups[_trunk_key(spec)].append(spec)
     trunks, branch_of = [], {}
-    for group in groups.values():
+    for key, group in groups.items():
         trunk, branches = _branch_group(sorted(group, key=lambda s: s.steps), budgets)
         trunks.append(trunk)
-        branch_of.update({(_trunk_key(b), b.steps): b for b in branches})
+        branch_of.update({(key, b.steps): b for b in branches})
     ordered = [branch_of[(_trunk_key(s), s.steps)] for s in specs]
     return sorted(trunks, key=lambda s: (s.N_total, s.seed)) + list({b.run_id: b for b in ordered}.values())
 
 
-def _trunk_key(spec: RunSpec) -> tuple:
-    """Runs sharing a trunk: same model and seed (everything else comes from the sweep alike)."""
-    return spec.family, spec.n_layer, spec.d_model, spec.n_head, spec.d_ff, spec.vocab_size, spec.seed
+def _trunk_key(spec: RunSpec) -> str:
+    """Runs sharing a trunk: equal in every run-id field but their budget (steps, tokens) -- same model, seed and
+    data, and the same LR (an LR-sweep multiplier included), batch and schedule, which a per-size or per-budget
+    rule may set differently."""
+    payload = {k: v for k, v in spec.outcome_payload().items() if k not in ("steps", "tokens")}
+    return json.dumps(payload, sort_keys=True, default=str)
 
 
 def _branch_group(group: list[RunSpec], budgets: BudgetConfig) -> tuple[RunSpec, list[RunSpec]]:
@@ -162,8 +166,6 @@ def seed_branch_metrics(spec: RunSpec, run_dir: Path, step: int) -> None:
     if not source or step == 0 or read_metrics(path):
         return
     rows = [r for r in read_metrics(Path(run_dir).parent / source / METRICS_FILE) if r.get("step", 0) <= step]
-    import json
-
     atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 

@@ -159,3 +159,13 @@ def test_engines_with_one_job_per_run_refuse_a_branching_sweep(tmp_path):
 
     with pytest.raises(ConfigError, match="harness run"):
         prepare(_sweep(BRANCHED), tmp_path / "results")
+
+
+def test_an_lr_sweep_gets_one_trunk_per_lr_and_every_branch_keeps_its_own_lr():
+    sweep = _sweep({**BRANCHED, "training": {"lr": {"rule": "constant", "base": 3e-3, "sweep": [0.5, 1, 2]}}})
+    specs = expand(sweep)
+    trunks = {s.run_id: s for s in specs if s.branch_steps}
+    branches = [s for s in specs if s.branch_of]
+    assert len(trunks) == 3 and len(branches) == 3 * len(BUDGETS)   # nothing merged across LRs
+    assert sorted({s.lr for s in trunks.values()}) == [1.5e-3, 3e-3, 6e-3]
+    assert all(trunks[b.branch_of].lr == b.lr for b in branches)

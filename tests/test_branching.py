@@ -169,3 +169,11 @@ def test_an_lr_sweep_gets_one_trunk_per_lr_and_every_branch_keeps_its_own_lr():
     assert len(trunks) == 3 and len(branches) == 3 * len(BUDGETS)   # nothing merged across LRs
     assert sorted({s.lr for s in trunks.values()}) == [1.5e-3, 3e-3, 6e-3]
     assert all(trunks[b.branch_of].lr == b.lr for b in branches)
+
+
+def test_unique_token_caps_get_a_trunk_each():
+    sweep = _sweep({**BRANCHED, "data": {"unique_tokens": [2048, 4096]}})
+    specs = expand(sweep)
+    trunks = {s.run_id: s for s in specs if s.branch_steps}
+    assert len(trunks) == 2 and len([s for s in specs if s.branch_of]) == 2 * len(BUDGETS)
+    assert all(trunks[s.branch_of].unique_tokens == s.unique_tokens for s in specs if s.branch_of)

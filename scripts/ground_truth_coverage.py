@@ -25,7 +25,7 @@ coupled law fitted with E at the floor, and every simulated sweep is fitted with
 sweep (the real one too) with both laws and keeps the one the pre-stated rule picks
 (harness.fit.law_choice.choose_law: coupled only at an AICc weight >= 0.99), so the coverage is that of the whole
 procedure, selection included; it also judges the model-averaged interval
-(harness.fit.law_choice.model_averaged_interval) of every sweep.
+(harness.fit.law_choice.compare_laws: none where a law leaves the name unidentified) of every sweep.
 
 With ``--add-sizes``/``--add-budgets`` question 1 is asked of a larger design (all of it simulated from the same
 truth), to plan the sweep that would pin E down before anyone trains it; question 2 is about the real sweep.
@@ -48,7 +48,7 @@ import pandas as pd
 
 from harness.fit import fit_law
 from harness.fit.laws import get_law
-from harness.fit.law_choice import choose_law, model_averaged_interval
+from harness.fit.law_choice import compare_laws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_ground_truth import add_records_argument, load_records  # noqa: E402
@@ -64,12 +64,13 @@ def _law(law: str, params: dict, n, d) -> np.ndarray:
 
 def fit_free(data: pd.DataFrame, fit: str, bootstrap: int, seed: int) -> tuple:
     """(the E-free fit of law ``fit``, None); for 'aicc' (the fit of the law the pre-stated rule picks, the
-    model-averaged (estimate, low, high) of E, alpha and beta over both laws, harness.fit.select)."""
+    model-averaged (estimate, low, high) of each of E, alpha and beta that both laws identify -- a name some law
+    leaves unidentified gets none, as ``harness fit --law`` prints none: harness.fit.law_choice.compare_laws)."""
     if fit != "aicc":
         return fit_law(data, law=fit, bootstrap=bootstrap, seed=seed), None
     fits = {name: fit_law(data, law=name, bootstrap=bootstrap, seed=seed) for name in ("chinchilla", "coupled")}
-    chosen, weights = choose_law(fits, data)
-    return fits[chosen], {name: model_averaged_interval(fits, weights, name) for name in NAMES["chinchilla"]}
+    comparison = compare_laws(fits, data)
+    return fits[comparison.chosen], comparison.averaged
 
 
 def held_rise(data: pd.DataFrame, free, floor: float) -> float:
@@ -135,8 +136,8 @@ def simulate(table: pd.DataFrame, truth: dict, sd: float, sims: int, bootstrap: 
         fitted, averaged = fit_free(data, fit, bootstrap, int(rng.integers(2 ** 31)))
         row = {"rise": held_rise(data, fitted, truth["E"]), "law": fitted.law}
         for name in judged(law, fit):
-            if averaged:
-                row[f"{name} averaged covered"] = averaged[name][1] <= truth[name] <= averaged[name][2]
+            if averaged is not None:   # no interval (some law leaves it unidentified) holds nothing
+                row[f"{name} averaged covered"] = name in averaged and averaged[name][1] <= truth[name] <= averaged[name][2]
             row[name] = fitted.params[name]
             row[f"{name} identified"] = bool(fitted.identified.get(name, True))
             row[f"{name} covered"] = _covers(fitted, name, truth[name])
@@ -196,9 +197,11 @@ def main() -> None:
     low, high = real.ci.get("E", [float("nan")] * 2)
     print(f"real sweep, E free ({real.law}): E {real.params['E']:.4f} [{low:.4f}, {high:.4f}] "
           f"({REAL_BOOTSTRAP} resamples), objective rise with E at the floor {real_rise:.4g}")
-    if real_averaged:
+    if real_averaged is not None and "E" in real_averaged:
         estimate, low, high = real_averaged["E"]
         print(f"real sweep, E model-averaged over both laws: {estimate:.4f} [{low:.4f}, {high:.4f}]")
+    elif real_averaged is not None:
+        print("real sweep, E model-averaged over both laws: no interval (a law leaves E unidentified)")
     points = design(table, _numbers(args.add_sizes), _numbers(args.add_budgets), args.add_budgets_up_to)
     sims = simulate(points, truth, sd, args.sims, args.bootstrap, np.random.default_rng(args.seed), args.law,
                     args.fit)

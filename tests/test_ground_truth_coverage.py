@@ -3,7 +3,7 @@ wrong one, and its simulated fits land on the truth."""
 import numpy as np
 
 from harness.fit import simulate
-from tests.conftest import load_script
+from tests.conftest import REPO, load_script
 
 TRUTH = {"E": 1.8, "A": 40.0, "alpha": 0.4, "B": 60.0, "beta": 0.35}
 
@@ -69,3 +69,12 @@ def test_the_aicc_procedure_picks_a_law_per_sweep_and_also_judges_the_model_aver
     assert sims["E averaged covered"].dtype == bool and np.all(np.abs(sims["E"] - TRUTH["E"]) < 0.05)
     shown = script.summary(sims, TRUTH, script.judged("chinchilla", "aicc"))
     assert "model-averaged holds truth" in shown.columns and list(shown.index) == ["E", "alpha", "beta"]
+
+
+def test_the_model_average_gives_no_interval_where_a_law_leaves_the_name_unidentified():
+    from harness.store import load_done_runs
+
+    script = _script()
+    table = load_done_runs([REPO / "results/reference/ground_truth_replicate"]).assign(N=lambda t: t["N_total"])
+    fitted, averaged = script.fit_free(table[["N", "D", "loss"]], "aicc", 100, 0)
+    assert "E" not in averaged and "alpha" in averaged   # E unidentified on this draw (profile bound only)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from harness.fit import fit_law
 from harness.fit.law_choice import compare_laws, model_averaged_prediction
+from harness.fit.table import best_lr_only
 from harness.report.analysis import largest_n_holdout
 from harness.store import load_done_runs
 
@@ -158,15 +159,18 @@ def add_records_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def load_records(parser: argparse.ArgumentParser, records: list) -> pd.DataFrame:
-    """The done runs of ``records`` as one table; a missing directory, or runs scored on different eval sets (more
-    than one floor), is a usage error: one line, exit 2."""
+    """The done runs of ``records`` as one table (of an LR sweep, only each point's best LR); a missing directory, or
+    runs scored on different eval sets (more than one floor), is a usage error: one line, exit 2."""
     if missing := [r for r in records if not Path(r).is_dir()]:
         parser.error(f"records: no such directory: {missing[0]}")
     table = load_done_runs(records)
     if table.empty or table["floor"].isna().any() or table["floor"].nunique() != 1:
         parser.error(f"records: {', '.join(map(str, records))} need done runs with one known eval-set floor "
                      "(synthetic sweeps on one eval set)")
-    return table
+    best = best_lr_only(table)   # an LR sweep: each (size, D, seed) by its best LR, as every fit takes it
+    if len(best) < len(table):
+        print(f"records: {len(table) - len(best)} LR-sweep runs left out (not the best LR for their size and D)")
+    return best.reset_index(drop=True)
 
 
 def _n_column(convention: str) -> str:

@@ -2,7 +2,7 @@
 import numpy as np
 
 from harness.fit import simulate
-from tests.conftest import load_script
+from tests.conftest import REPO, load_script
 
 TRUTH = {"E": 1.8, "A": 40.0, "alpha": 0.4, "B": 60.0, "beta": 0.35}
 
@@ -97,3 +97,14 @@ def test_no_model_averaged_interval_for_an_e_neither_law_identifies():
     assert done.returncode == 0, done.stderr
     assert "E model-averaged         no interval: E is not identified by both laws" in done.stdout
     assert "E model-averaged, 95% CI" not in done.stdout
+
+
+def test_an_lr_sweep_is_validated_on_each_points_best_lr(capsys):
+    import argparse
+
+    script = load_script("validate_ground_truth")
+    table = script.load_records(argparse.ArgumentParser(), [str(REPO / "results/reference/ground_truth_replicate_lr")])
+    assert len(table) == 8 and table.groupby(["N_total", "D"]).size().max() == 1   # 4 sizes x 2 budgets, one LR each
+    assert "24 LR-sweep runs left out" in capsys.readouterr().out
+    best = table.set_index(["d_model", "D"])["loss"]
+    assert abs(best[(64, 2000896)] - 2.4046) < 5e-5   # the best LR at d64, 2M (half the rule)

@@ -87,7 +87,8 @@ class SweepOutcome:
         trained or failed it counts once, where it was dealt with: 'already done' and 'busy elsewhere' mean
         before this sweep and outside it."""
         trained, failed, reused = self.trained + other.trained, self.failed + other.failed, self.reused + other.reused
-        skipped = list(dict.fromkeys(r for r in self.skipped + other.skipped if r not in set(trained + failed + reused)))
+        dealt = set(trained + failed + reused)
+        skipped = list(dict.fromkeys(r for r in self.skipped + other.skipped if r not in dealt))
         handled = set(trained + failed + reused + skipped)
         busy = list(dict.fromkeys(r for r in self.busy + other.busy if r not in handled))
         return SweepOutcome(trained, skipped, busy, failed, reused, self.lost_workers + other.lost_workers)

@@ -137,7 +137,8 @@ def simulate(table: pd.DataFrame, truth: dict, sd: float, sims: int, bootstrap: 
         row = {"rise": held_rise(data, fitted, truth["E"]), "law": fitted.law}
         for name in judged(law, fit):
             if averaged is not None:   # no interval (some law leaves it unidentified) holds nothing
-                row[f"{name} averaged covered"] = name in averaged and averaged[name][1] <= truth[name] <= averaged[name][2]
+                low_high = averaged[name][1:] if name in averaged else (np.inf, -np.inf)
+                row[f"{name} averaged covered"] = bool(low_high[0] <= truth[name] <= low_high[1])
             row[name] = fitted.params[name]
             row[f"{name} identified"] = bool(fitted.identified.get(name, True))
             row[f"{name} covered"] = _covers(fitted, name, truth[name])

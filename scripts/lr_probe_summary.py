@@ -39,7 +39,8 @@ def best_per_size(table: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", default="sweeps/ground_truth_replicate_lr.yaml", help="the probe's sweep file (its LR rule)")
+    parser.add_argument("--sweep", default="sweeps/ground_truth_replicate_lr.yaml",
+                        help="the probe's sweep file (its LR rule)")
     parser.add_argument("--records", default="results/reference/ground_truth_replicate_lr")
     parser.add_argument("--replicate", default="results/reference/ground_truth_replicate")
     args = parser.parse_args()

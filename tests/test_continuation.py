@@ -34,7 +34,8 @@ def test_a_longer_budget_continues_the_trunk_and_reuses_every_branch_with_the_lo
     old_trunk, old = _roles(expand(short))
     run_sweep(short, tmp_path / "results", options=QUIET)
     trunk, new = _roles(expand(longer))
-    assert trunk.run_id != old_trunk.run_id and not set(b.run_id for b in new.values()) & set(b.run_id for b in old.values())
+    assert trunk.run_id != old_trunk.run_id
+    assert not {b.run_id for b in new.values()} & {b.run_id for b in old.values()}   # every id new
 
     outcome = run_sweep(longer, tmp_path / "results", options=QUIET)
     assert sorted(outcome.trained) == sorted([trunk.run_id, new[BUDGETS[3]].run_id])
@@ -81,7 +82,8 @@ def test_records_from_another_corpus_are_neither_continued_nor_reused(tmp_path):
     outcome = run_sweep(longer, tmp_path / "results", options=QUIET)
     trunk, _ = _roles(expand(longer))
     assert len(outcome.trained) == 5 and not outcome.reused
-    assert "continued_from" not in _record(root, trunk.run_id) and not (root / trunk.run_id / "continued_from.json").exists()
+    assert "continued_from" not in _record(root, trunk.run_id)
+    assert not (root / trunk.run_id / "continued_from.json").exists()
 
 
 def test_a_budget_inserted_below_the_old_horizon_continues_from_the_last_point_before_it(tmp_path):
@@ -94,9 +96,11 @@ def test_a_budget_inserted_below_the_old_horizon_continues_from_the_last_point_b
     outcome = run_sweep(longer, tmp_path / "results", options=QUIET)
     assert sorted(outcome.trained) == sorted([trunk.run_id, new[BUDGETS[1]].run_id]) and len(outcome.reused) == 3
     root = tmp_path / "results" / "tiny"
-    assert _record(root, trunk.run_id)["continued_from"]["step"] == max(p for p in old_trunk.branch_steps if p < inserted)
+    before = max(p for p in old_trunk.branch_steps if p < inserted)
+    assert _record(root, trunk.run_id)["continued_from"]["step"] == before
     run_sweep(longer, tmp_path / "fresh", options=QUIET)
-    assert _record(root, new[BUDGETS[1]].run_id)["loss"] == _record(tmp_path / "fresh" / "tiny", new[BUDGETS[1]].run_id)["loss"]
+    added = new[BUDGETS[1]].run_id
+    assert _record(root, added)["loss"] == _record(tmp_path / "fresh" / "tiny", added)["loss"]
 
 
 def test_the_cli_shows_what_an_extension_will_reuse_and_a_killed_continued_trunk_resumes_exactly(sweep_file, tmp_path):
@@ -113,20 +117,20 @@ def test_the_cli_shows_what_an_extension_will_reuse_and_a_killed_continued_trunk
     status = subprocess.run([sys.executable, "-m", "harness", "status", str(path), "--results", str(results)],
                             cwd=REPO, text=True, capture_output=True, timeout=120)
     assert status.returncode == 0 and "reusable: 3  continues: 1" in status.stdout, status.stderr
-    trunk = next(s for s in expand(SweepConfig.model_validate(deep_update(TINY_SWEEP, settings([250, 500, 1000, 2000]))))
-                 if s.branch_steps)
+    extended = SweepConfig.model_validate(deep_update(TINY_SWEEP, settings([250, 500, 1000, 2000])))
+    trunk = next(s for s in expand(extended) if s.branch_steps)
     _kill_when(["run", str(path), "--results", str(results)], lambda: (root / trunk.run_id / "checkpoint.pt").exists())
     final = _cli(["run", str(path), "--results", str(results)])
     assert final.wait(timeout=300) == 0
     assert "trained 2, reused 3 (equal branches of an earlier plan)" in final.stdout.read()
     fresh = tmp_path / "fresh"
-    run_sweep(SweepConfig.model_validate(deep_update(TINY_SWEEP, settings([250, 500, 1000, 2000]))), fresh,
-              options=WorkerOptions(TrainOptions(progress=False), threads=THREADS))
+    run_sweep(extended, fresh, options=WorkerOptions(TrainOptions(progress=False), threads=THREADS))
     for record in (fresh / "tiny").glob("*/result.json"):
         got = json.loads((root / record.parent.name / "result.json").read_text())
         want = json.loads(record.read_text())
         assert (got["loss"], got["train_loss"]) == (want["loss"], want["train_loss"]), record.parent.name
-        steps = [json.loads(line)["step"] for line in (root / record.parent.name / "metrics.jsonl").read_text().splitlines()]
+        lines = (root / record.parent.name / "metrics.jsonl").read_text().splitlines()
+        steps = [json.loads(line)["step"] for line in lines]
         assert steps == sorted(set(steps))
     assert _record(root, trunk.run_id)["continued_from"]["step"] == 800
     assert not [p for p in root.rglob("*") if p.name in ("claim", "checkpoint.pt") or p.name.endswith(".tmp")]

@@ -166,7 +166,8 @@ def status(sweep: str = typer.Argument(..., help="Sweep file (or name in sweeps/
 
     table = sweep_status(load_sweep_or_name(sweep), results, lease)
     counts = table["state"].value_counts().to_dict()
-    states = ("done", "diverged", "running", "failed", "pending") + tuple(k for k in ("reusable", "continues") if k in counts)
+    extended = tuple(k for k in ("reusable", "continues") if k in counts)   # a longer budget added (continuation)
+    states = ("done", "diverged", "running", "failed", "pending") + extended
     typer.echo("  ".join(f"{k}: {counts.get(k, 0)}" for k in states))
     emit(table, "table")
 

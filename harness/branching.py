@@ -57,8 +57,10 @@ def branch_plan(specs: list[RunSpec], budgets: BudgetConfig) -> list[RunSpec]:
 def _trunk_key(spec: RunSpec) -> str:
     """Runs sharing a trunk: equal in every run-id field but their budget (steps, tokens) -- same model, seed and
     data, and the same LR (an LR-sweep multiplier included), batch and schedule, which a per-size or per-budget
-    rule may set differently."""
+    rule may set differently. The warm-up fraction is left out: a per-budget one (Porian et al.'s warm-up = N tokens)
+    is replaced by the trunk's shared warm-up anyway (:func:`_branch_group`)."""
     payload = {k: v for k, v in spec.outcome_payload().items() if k not in ("steps", "tokens")}
+    payload["schedule"] = {k: v for k, v in payload["schedule"].items() if k != "warmup_fraction"}
     return json.dumps(payload, sort_keys=True, default=str)
 
 
@@ -155,22 +157,25 @@ def start_checkpoint(spec: RunSpec, run_dir: Path, fingerprint: Optional[str] = 
 
 
 def seed_branch_metrics(spec: RunSpec, run_dir: Path, step: int) -> None:
-    """A branch starting from its trunk begins its metrics with the trunk's rows up to the branch point; a trunk
-    continuing a shorter one (harness.continuation) with that trunk's rows up to where it took over."""
-    from harness.continuation import continued_from
+    """A branch starting from its trunk begins its metrics with the trunk's rows up to the branch point."""
+    if spec.branch_of and step == spec.branch_step and step:
+        seed_metrics(Path(run_dir), Path(run_dir).parent / spec.branch_of, step)
 
+
+def seed_metrics(run_dir: Path, source_dir: Path, step: int) -> None:
+    """Begin ``run_dir``'s metrics with ``source_dir``'s rows up to ``step``, unless its own rows already reach as far
+    (a resume); rows of an earlier attempt that stop short of it are replaced."""
     path = Path(run_dir) / METRICS_FILE
-    source = spec.branch_of if spec.branch_of and step == spec.branch_step else None
-    if spec.branch_steps and (marker := continued_from(run_dir)) and marker.get("step") == step:
-        source = marker.get("run_id")
-    if not source or step == 0 or read_metrics(path):
+    rows = [r for r in read_metrics(Path(source_dir) / METRICS_FILE) if r.get("step", 0) <= step]
+    own = read_metrics(path)
+    if own and max(r.get("step", 0) for r in own) >= max((r.get("step", 0) for r in rows), default=0):
         return
-    rows = [r for r in read_metrics(Path(run_dir).parent / source / METRICS_FILE) if r.get("step", 0) <= step]
     atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
-def branch_readiness(spec: RunSpec, root: Path) -> str:
-    """'go' (an ordinary run, or a branch that can start or resume), 'waiting' or 'diverged' (its trunk did)."""
+def branch_readiness(spec: RunSpec, root: Path, fingerprint: Optional[str] = None) -> str:
+    """'go' (an ordinary run, a branch that can start or resume, or one with an equal finished record on the corpus
+    ``fingerprint`` names, harness.continuation), 'waiting' or 'diverged' (its trunk did)."""
     if not spec.branch_of:
         return "go"
     from harness.continuation import equal_branch_record
@@ -179,7 +184,7 @@ def branch_readiness(spec: RunSpec, root: Path) -> str:
     if any(p.exists() for p in (run_dir / RESULT_FILE, run_dir / CHECKPOINT_FILE,
                                 branch_point_path(trunk_dir, spec.branch_step))):
         return "go"
-    if equal_branch_record(spec, root) is not None:  # run_one reuses its record (on the same corpus)
+    if equal_branch_record(spec, root, fingerprint) is not None:  # run_one reuses its record
         return "go"
     trunk = read_result(trunk_dir)
     if trunk is None:
@@ -238,6 +243,13 @@ def _still_waiting(waiting: list[RunSpec], final: dict, by_id: dict, root: Path)
     return [by_id[t] for t in trunks if t in by_id and final.get(t) in (None, "busy")] + retry
 
 
+def corpus_fingerprint(spec: RunSpec, root: Path, options) -> str:
+    """The fingerprint of the corpus ``spec`` trains on (its token cache, as training opens it)."""
+    from harness.data.corpus import load_corpus
+
+    return load_corpus(spec.data, options.train.cache_root or Path(root).parent / ".cache" / "tokens").fingerprint
+
+
 def _process_state():
     import torch
     from accelerate import PartialState
@@ -264,12 +276,13 @@ def branch_worker_loop(specs: list[RunSpec], root: Path, options, poll_s: float 
     from harness.sweep import SweepOutcome, run_one
 
     owner, final, by_id, pending = new_owner_id(), {}, {s.run_id: s for s in specs}, longest_first(specs)
+    fingerprint = corpus_fingerprint(specs[0], Path(root), options) if specs else None  # one data setting per sweep
     bar = tqdm(total=len(specs), desc=f"sweep {Path(root).name}", unit="run", position=0,
                disable=None if options.train.progress else True)
     while pending:
         waiting = []
         for spec in pending:
-            ready = _agreed(branch_readiness(spec, root))
+            ready = _agreed(branch_readiness(spec, root, fingerprint))
             if ready == "waiting":
                 waiting.append(spec)
             elif ready == "diverged":  # under DDP, rank 0 alone writes the record

@@ -95,15 +95,13 @@ def _train_held(spec: RunSpec, run_dir: Path, claim: Claim, main: bool, processe
 def _reusable_branch(spec: RunSpec, run_dir: Path, options: WorkerOptions) -> Optional[Path]:
     """A finished branch equal to ``spec`` but for its trunk, on the corpus this run would train on, or None
     (harness.continuation: a sweep extended by a longer budget keeps its branches)."""
+    from harness.branching import corpus_fingerprint
     from harness.continuation import equal_branch_record
 
     root = run_dir.parent
     if equal_branch_record(spec, root) is None:  # the usual case, without opening the corpus
         return None
-    from harness.data.corpus import load_corpus
-
-    corpus = load_corpus(spec.data, options.train.cache_root or root.parent / ".cache" / "tokens")
-    return equal_branch_record(spec, root, corpus.fingerprint)
+    return equal_branch_record(spec, root, corpus_fingerprint(spec, root, options))
 
 
 def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> str:
@@ -121,12 +119,19 @@ def run_one(spec: RunSpec, root: Path, owner: str, options: WorkerOptions) -> st
     check_stored_spec(run_dir, spec)
     claim = Claim(run_dir, owner, lease_s=options.lease_s, heartbeat_s=options.heartbeat_s)
     try:
-        decision = _decide(run_dir, claim, main, state.num_processes, lambda: _reusable_branch(spec, run_dir, options))
+        found: dict = {}   # rank 0's find, kept for the copy
+
+        def reusable() -> Optional[Path]:
+            found["source"] = _reusable_branch(spec, run_dir, options)
+            return found["source"]
+
+        decision = _decide(run_dir, claim, main, state.num_processes, reusable)
         if decision == "reuse":
             if main:
                 from harness.continuation import reuse_equal_branch
 
-                reuse_equal_branch(spec, run_dir, _reusable_branch(spec, run_dir, options))
+                reuse_equal_branch(spec, run_dir, found["source"])
+                (run_dir / FAILURE_FILE).unlink(missing_ok=True)
             return "reused"
         if decision != "go":
             return decision

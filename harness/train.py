@@ -266,7 +266,7 @@ def _train(spec: RunSpec, run_dir: Path, options: TrainOptions) -> dict:
     result["resumed_from_step"] = start_step
     result["threads_override"] = (options.threads_override or None) if acc.device.type == "cpu" else None
     result.update(role_fields(spec))
-    if spec.branch_steps and (source := continued_from(run_dir)):
+    if spec.branch_steps and (source := continued_from(run_dir, start_step)):
         result["continued_from"] = source  # harness.continuation: an equal shorter trunk's point
     if main:
         _finish_files(ctx, run_dir, result, options, corpus)

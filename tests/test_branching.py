@@ -177,3 +177,12 @@ def test_unique_token_caps_get_a_trunk_each():
     trunks = {s.run_id: s for s in specs if s.branch_steps}
     assert len(trunks) == 2 and len([s for s in specs if s.branch_of]) == 2 * len(BUDGETS)
     assert all(trunks[s.branch_of].unique_tokens == s.unique_tokens for s in specs if s.branch_of)
+
+
+def test_a_per_budget_warmup_rule_still_shares_one_trunk_per_size():
+    sweep = _sweep({"budgets": {"tokens": [65536, 131072, 262144], "branching": "wsd"},
+                    "training": {"hparams": {"rule": "porian2024", "min_batch_tokens": 256, "max_batch_tokens": 256}}})
+    specs = expand(sweep)   # Porian's warm-up = N tokens is a different fraction of each budget
+    assert len({s.schedule.warmup_fraction for s in expand(sweep.model_copy(
+        update={"budgets": sweep.budgets.model_copy(update={"branching": "none"})}))}) == 3
+    assert len([s for s in specs if s.branch_steps]) == 1 and len([s for s in specs if s.branch_of]) == 3

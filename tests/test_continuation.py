@@ -134,3 +134,42 @@ def test_the_cli_shows_what_an_extension_will_reuse_and_a_killed_continued_trunk
         assert steps == sorted(set(steps))
     assert _record(root, trunk.run_id)["continued_from"]["step"] == 800
     assert not [p for p in root.rglob("*") if p.name in ("claim", "checkpoint.pt") or p.name.endswith(".tmp")]
+
+
+def test_records_of_the_earlier_planner_that_cooled_an_lr_down_from_another_lrs_trunk_are_not_reused(tmp_path,
+                                                                                                     monkeypatch):
+    import harness.branching as branching
+
+    def merged_key(spec):   # the planner before trunks were split by LR: one trunk per (model, seed)
+        return str((spec.family, spec.n_layer, spec.d_model, spec.n_head, spec.d_ff, spec.vocab_size, spec.seed))
+
+    swept = {"rule": "constant", "base": 3e-3, "sweep": [0.5, 2]}
+    with monkeypatch.context() as patch:
+        patch.setattr(branching, "_trunk_key", merged_key)
+        old = expand(_sweep(BUDGETS[:2], lr=swept))
+        run_sweep(_sweep(BUDGETS[:2], lr=swept), tmp_path / "results", options=QUIET)
+    trunk_lr = {s.run_id: s.lr for s in old if s.branch_steps}
+    mismatched = [s for s in old if s.branch_of and s.lr != trunk_lr[s.branch_of]]
+    assert len(trunk_lr) == 1 and len(mismatched) == 1   # a branch cooled down from the other LR's trunk
+    new = expand(_sweep(BUDGETS[:2], lr=swept))
+    twin = next(s for s in new if s.branch_of and (s.lr, s.tokens) == (mismatched[0].lr, mismatched[0].tokens))
+    outcome = run_sweep(_sweep(BUDGETS[:2], lr=swept), tmp_path / "results", options=QUIET)
+    assert not outcome.reused and twin.run_id in outcome.trained   # its own fields match, its trunk does not
+    assert len(outcome.skipped) == 2   # the trunk and branch of the LR the old trunk had: the same run ids
+
+
+def test_metrics_of_an_earlier_attempt_that_stop_short_are_replaced_and_a_restart_from_zero_drops_the_note(tmp_path):
+    from harness.branching import seed_metrics
+    from harness.continuation import CONTINUED_FILE, continued_from
+
+    source, run = tmp_path / "old", tmp_path / "new"
+    source.mkdir(), run.mkdir()
+    (source / "metrics.jsonl").write_text("".join(json.dumps({"step": k}) + "\n" for k in range(10, 60, 10)))
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": k}) + "\n" for k in (1, 2)))   # killed early
+    seed_metrics(run, source, 40)
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [10, 20, 30, 40]
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": k}) + "\n" for k in (10, 20, 30, 40, 45)))
+    seed_metrics(run, source, 40)   # a resume past the point keeps its own rows
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 5
+    (run / CONTINUED_FILE).write_text(json.dumps({"run_id": "old", "step": 40}))
+    assert continued_from(run, 40) == {"run_id": "old", "step": 40} and continued_from(run, 0) is None

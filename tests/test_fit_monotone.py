@@ -47,3 +47,11 @@ def test_on_both_ground_truth_draws_the_2m_token_run_of_the_110k_model_is_named(
         assert at_2m[64] > at_2m[48] + 0.05   # the records themselves: the 110k model sits above the 64k one
         (note,) = non_monotone_warnings(table)
         assert note.startswith("1 run(s)") and "gpt2-L2-d64-D2.0e06" in note
+
+
+def test_runs_of_one_size_are_not_compared_with_each_other_and_a_text_se_spoils_only_its_row():
+    twins = pd.DataFrame({"N": [1e5, 1e5, 2e5], "D": 1e7, "loss": [3.00, 3.05, 2.99], "loss_se": [0.005, 0.005, "?"]})
+    assert non_monotone_warnings(twins) == []   # two seeds of one size without a seed column: not a smaller model
+    worse = twins.assign(loss=[3.00, 3.05, 3.2])
+    (note,) = non_monotone_warnings(worse)
+    assert note.startswith("1 run(s)") and "N=2e+05 (3.2000" in note and "vs 3.0000 for N 1e+05" in note

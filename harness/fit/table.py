@@ -212,31 +212,42 @@ def _listed(ids: list) -> str:
     return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
 
 
+def _floats_or_nan(rows, name: str) -> np.ndarray:
+    """Column ``name`` as floats, a non-number becoming NaN (``Columns`` are floats already)."""
+    if isinstance(rows, Columns):
+        return rows[name]
+    import pandas as pd
+
+    return pd.to_numeric(rows[name], errors="coerce").to_numpy(float)
+
+
 def non_monotone_warnings(table: pd.DataFrame | Columns) -> list[str]:
-    """A note naming the runs whose test loss is above a smaller model's at the same D (same seed, unique-token cap
-    and family) by more than twice the standard error of the difference (from the runs' eval SEs; 1 % of the loss
-    where a run has none). No law of the Chinchilla family fits them -- larger models never do worse -- so they
-    usually mean a bad LR, a loss plateau not yet left, a warm-up too long for the budget or over-fitting repeated
-    data. Works on ``Columns`` without pandas."""
+    """A note naming the runs whose test loss is above a strictly smaller model's at the same D (same seed,
+    unique-token cap and family) by more than twice the standard error of the difference (from the runs' eval SEs;
+    an SE of 0.5 % of the loss where a run has none). No law of the Chinchilla family fits them -- larger models
+    never do worse -- so they usually mean a bad LR, a loss plateau not yet left, a warm-up too long for the budget
+    or over-fitting repeated data. Works on ``Columns`` without pandas."""
     if any(name not in table for name in ("N", "D", "loss")):
         return []
     rows = best_lr_only(table[table["status"] == "done"] if "status" in table else table)
-    try:
-        n, d, loss = (np.asarray(rows[name], dtype=float) for name in ("N", "D", "loss"))
-        se = np.asarray(rows["loss_se"], dtype=float) if "loss_se" in rows else np.full(len(loss), np.nan)
-    except (TypeError, ValueError):   # prepare() names a non-number; nothing to add here
-        return []
+    n, d, loss = (_floats_or_nan(rows, name) for name in ("N", "D", "loss"))
+    se = _floats_or_nan(rows, "loss_se") if "loss_se" in rows else np.full(len(loss), np.nan)
     se = np.where(np.isfinite(se), se, 0.005 * loss)
     labels = [str(r) for r in rows["run_id"]] if "run_id" in rows else [f"N={v:.3g}" for v in n]
     groups = [c for c in ("seed", "unique_tokens_cap", "family") if c in rows]
     keys = list(zip(d.tolist(), *([str(v) for v in np.asarray(rows[c])] for c in groups)))
-    best, flagged = {}, []
-    for i in sorted((i for i in range(len(loss)) if np.isfinite(loss[i]) and np.isfinite(n[i])), key=lambda i: n[i]):
-        smaller = best.get(keys[i])
-        if smaller is not None and loss[i] - loss[smaller] > 2 * np.hypot(se[i], se[smaller]):
-            flagged.append(f"{labels[i]} ({loss[i]:.4f} at D {d[i]:.3g} vs {loss[smaller]:.4f} for N {n[smaller]:.3g})")
-        if smaller is None or loss[i] < loss[smaller]:
-            best[keys[i]] = i
+    best, flagged = {}, []   # per group: the lowest loss of the sizes below the current one
+    order = sorted((i for i in range(len(loss)) if np.isfinite(loss[i]) and np.isfinite(n[i])), key=lambda i: n[i])
+    for size in dict.fromkeys(n[i] for i in order):
+        same = [i for i in order if n[i] == size]
+        for i in same:
+            smaller = best.get(keys[i])
+            if smaller is not None and loss[i] - loss[smaller] > 2 * np.hypot(se[i], se[smaller]):
+                flagged.append(f"{labels[i]} ({loss[i]:.4f} at D {d[i]:.3g} vs {loss[smaller]:.4f} for N "
+                               f"{n[smaller]:.3g})")
+        for i in same:
+            if best.get(keys[i]) is None or loss[i] < loss[best[keys[i]]]:
+                best[keys[i]] = i
     if not flagged:
         return []
     return [f"{len(flagged)} run(s) with a higher loss than a smaller model at the same D, beyond twice the eval SE "

@@ -1,6 +1,7 @@
 """From a results table (or CSV) to the arrays a law is fitted on, with one-line errors for bad input."""
 from __future__ import annotations
 
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -238,8 +239,8 @@ def non_monotone_warnings(table: pd.DataFrame | Columns) -> list[str]:
     keys = list(zip(d.tolist(), *([str(v) for v in np.asarray(rows[c])] for c in groups)))
     best, flagged = {}, []   # per group: the lowest loss of the sizes below the current one
     order = sorted((i for i in range(len(loss)) if np.isfinite(loss[i]) and np.isfinite(n[i])), key=lambda i: n[i])
-    for size in dict.fromkeys(n[i] for i in order):
-        same = [i for i in order if n[i] == size]
+    for _, run in groupby(order, key=lambda i: n[i]):   # one size at a time: no run is its own "smaller model"
+        same = list(run)
         for i in same:
             smaller = best.get(keys[i])
             if smaller is not None and loss[i] - loss[smaller] > 2 * np.hypot(se[i], se[smaller]):
